@@ -1,0 +1,119 @@
+"""One parametrised definition of the three MTCNN nets.
+
+A net is a plan of layers (conv / pool) followed, for R-Net and O-Net, by a
+hidden fully connected layer, then three heads: face (2 logits), box (4
+offsets) and landmarks (10 numbers: x1, y1, ..., x5, y5 relative to the box).
+Knobs: convolution type (``standard`` or depthwise-separable ``dwsep``),
+width multiplier ``alpha`` (channels times alpha) and input size (R-Net and
+O-Net; P-Net is fully convolutional with a 12 px receptive field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+Stage = Literal["pnet", "rnet", "onet"]
+ConvType = Literal["standard", "dwsep"]
+
+# (kind, kernel, channels-or-stride): "c" conv (kernel, out channels), "p" max-pool (kernel, stride)
+PLANS: dict[str, dict] = {
+    "pnet": {"layers": [("c", 3, 10), ("p", 2, 2), ("c", 3, 16), ("c", 3, 32)], "fc": 0, "size": 12},
+    "rnet": {"layers": [("c", 3, 28), ("p", 3, 2), ("c", 3, 48), ("p", 3, 2), ("c", 2, 64)], "fc": 128, "size": 24},
+    "onet": {
+        "layers": [("c", 3, 32), ("p", 3, 2), ("c", 3, 64), ("p", 3, 2), ("c", 3, 64), ("p", 2, 2), ("c", 2, 128)],
+        "fc": 256,
+        "size": 48,
+    },
+}
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What distinguishes one net from another (see module docstring)."""
+
+    stage: Stage
+    conv: ConvType = "standard"
+    alpha: float = 1.0
+    input_size: int | None = None  # None: the stage's standard size (12 / 24 / 48)
+
+    @property
+    def size(self) -> int:
+        return self.input_size or PLANS[self.stage]["size"]
+
+
+def _ch(c: int, alpha: float) -> int:
+    return max(1, int(round(c * alpha)))
+
+
+class ConvBlock(nn.Sequential):
+    """k x k convolution + PReLU; depthwise-separable = depthwise k x k, PReLU, pointwise 1x1, PReLU."""
+
+    def __init__(self, cin: int, cout: int, k: int, conv: ConvType):
+        if conv == "dwsep" and cin > 1 and k > 1:
+            super().__init__(
+                nn.Conv2d(cin, cin, k, groups=cin), nn.PReLU(cin), nn.Conv2d(cin, cout, 1), nn.PReLU(cout)
+            )
+        else:
+            super().__init__(nn.Conv2d(cin, cout, k), nn.PReLU(cout))
+
+
+class MTCNNNet(nn.Module):
+    """P-Net, R-Net or O-Net. ``forward`` returns ``(face_logits, box_offsets, landmarks)``.
+
+    P-Net outputs maps ``(N, 2|4|10, H', W')``; R-Net and O-Net ``(N, 2|4|10)``.
+    """
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        self.spec = spec
+        plan = PLANS[spec.stage]
+        layers: list[nn.Module] = []
+        cin = 3
+        for i, (kind, k, v) in enumerate(plan["layers"]):
+            if kind == "c":
+                cout = _ch(v, spec.alpha)
+                # the first conv of a depthwise-separable net stays standard (3 input channels, as MobileNet)
+                layers.append(ConvBlock(cin, cout, k, spec.conv if i > 0 else "standard"))
+                cin = cout
+            else:
+                layers.append(nn.MaxPool2d(k, v, ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        self.fully_conv = plan["fc"] == 0
+        if self.fully_conv:
+            self.fc = nn.Identity()
+            self.face = nn.Conv2d(cin, 2, 1)
+            self.box = nn.Conv2d(cin, 4, 1)
+            self.landmarks = nn.Conv2d(cin, 10, 1)
+        else:
+            with torch.no_grad():
+                n = self.features(torch.zeros(1, 3, spec.size, spec.size)).numel()
+            hidden = _ch(plan["fc"], spec.alpha)
+            self.fc = nn.Sequential(nn.Flatten(), nn.Linear(n, hidden), nn.PReLU(hidden))
+            self.face = nn.Linear(hidden, 2)
+            self.box = nn.Linear(hidden, 4)
+            self.landmarks = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.fc(self.features(x))
+        return self.face(h), self.box(h), self.landmarks(h)
+
+
+class DeployNet(nn.Module):
+    """Inference form: face probability instead of logits (what the ONNX files hold)."""
+
+    def __init__(self, net: MTCNNNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, box, lmk = self.net(x)
+        prob = torch.softmax(logits, dim=1)[:, 1]
+        return prob, box, lmk
+
+
+def count_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,140 @@
+"""Box maths shared by inference, training and evaluation (numpy only).
+
+Convention: a box is ``(x1, y1, x2, y2)`` in continuous pixel coordinates,
+pixel ``i`` covering ``[i, i + 1)``; its width is ``x2 - x1``. Arrays are
+``(N, 4)`` (extra columns, e.g. a score, are ignored where not needed).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+NmsMode = Literal["union", "min"]
+
+
+def area(boxes: np.ndarray) -> np.ndarray:
+    """Area of each box; degenerate boxes have area 0."""
+    b = np.asarray(boxes, dtype=np.float64)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas, shape ``(len(a), len(b))``."""
+    a = np.asarray(a, dtype=np.float64)[:, None, :4]
+    b = np.asarray(b, dtype=np.float64)[None, :, :4]
+    w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    return np.clip(w, 0, None) * np.clip(h, 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray, mode: NmsMode = "union") -> np.ndarray:
+    """Pairwise overlap ``(len(a), len(b))``: IoU, or ("min") intersection over the smaller box."""
+    inter = intersection(a, b)
+    aa, ab = area(a)[:, None], area(b)[None, :]
+    denom = np.minimum(aa, ab) if mode == "min" else aa + ab - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(denom > 0, inter / denom, 0.0)
+    return out
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: NmsMode = "union") -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Returns the indices of the kept boxes, highest score first. A box is removed
+    when its overlap with an already kept box is strictly greater than
+    ``threshold``. Ties in score keep the lower index first (stable order).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = area(boxes)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size > 0:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        denom = np.minimum(areas[i], areas[rest]) if mode == "min" else areas[i] + areas[rest] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ov = np.where(denom > 0, inter / denom, 0.0)
+        order = rest[ov <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def calibrate(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Apply box regression: ``x1 += dx1 * w`` etc., offsets scaled by box width/height."""
+    b = np.asarray(boxes, dtype=np.float64)
+    o = np.asarray(offsets, dtype=np.float64)
+    w = (b[:, 2] - b[:, 0])[:, None]
+    h = (b[:, 3] - b[:, 1])[:, None]
+    out = b[:, :4] + o[:, :4] * np.concatenate([w, h, w, h], axis=1)
+    return out
+
+
+def regression_targets(boxes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The offsets that :func:`calibrate` needs to turn ``boxes`` into ``targets`` (training labels)."""
+    b = np.asarray(boxes, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    w = (b[:, 2] - b[:, 0])[:, None]
+    h = (b[:, 3] - b[:, 1])[:, None]
+    return (t[:, :4] - b[:, :4]) / np.concatenate([w, h, w, h], axis=1)
+
+
+def square(boxes: np.ndarray) -> np.ndarray:
+    """Grow each box to a square of side ``max(w, h)`` around the same centre."""
+    b = np.asarray(boxes, dtype=np.float64)[:, :4].copy()
+    w = b[:, 2] - b[:, 0]
+    h = b[:, 3] - b[:, 1]
+    side = np.maximum(w, h)
+    cx = b[:, 0] + w / 2
+    cy = b[:, 1] + h / 2
+    b[:, 0] = cx - side / 2
+    b[:, 1] = cy - side / 2
+    b[:, 2] = b[:, 0] + side
+    b[:, 3] = b[:, 1] + side
+    return b
+
+
+def integer_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Round boxes to whole pixels (``x1, y1`` rounded, size kept >= 1) for cropping."""
+    b = np.asarray(boxes, dtype=np.float64)[:, :4]
+    x1 = np.round(b[:, 0])
+    y1 = np.round(b[:, 1])
+    w = np.maximum(np.round(b[:, 2] - b[:, 0]), 1)
+    h = np.maximum(np.round(b[:, 3] - b[:, 1]), 1)
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1).astype(np.int64)
+
+
+def pad(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split integer boxes into the part inside a ``width x height`` image and its place in the crop.
+
+    Returns ``(src, dst)``, both ``(N, 4)`` int arrays of ``x1, y1, x2, y2``:
+    ``crop[dst_y1:dst_y2, dst_x1:dst_x2] = image[src_y1:src_y2, src_x1:src_x2]``
+    where the crop has the box's size and is zero outside the image. A box
+    entirely outside the image gets an empty source (``x2 <= x1``).
+    """
+    b = np.asarray(boxes, dtype=np.int64)[:, :4]
+    sx1 = np.clip(b[:, 0], 0, width)
+    sy1 = np.clip(b[:, 1], 0, height)
+    sx2 = np.clip(b[:, 2], 0, width)
+    sy2 = np.clip(b[:, 3], 0, height)
+    dx1 = sx1 - b[:, 0]
+    dy1 = sy1 - b[:, 1]
+    dx2 = dx1 + np.maximum(sx2 - sx1, 0)
+    dy2 = dy1 + np.maximum(sy2 - sy1, 0)
+    return np.stack([sx1, sy1, sx2, sy2], 1), np.stack([dx1, dy1, dx2, dy2], 1)
+
+
+def clip(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip boxes to the image rectangle."""
+    b = np.asarray(boxes, dtype=np.float64)[:, :4].copy()
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, width)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, height)
+    return b
