@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,7 +26,8 @@ def export_net(net: MTCNNNet, path: str | Path) -> Path:
         axes = {"image": {0: "batch", 2: "height", 3: "width"}}
         for k in ("prob", "box", "landmarks"):
             axes[k] = {0: "batch", 2 if k != "prob" else 1: "oh", 3 if k != "prob" else 2: "ow"}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter: no onnxscript needed
         torch.onnx.export(
             deploy,
             (dummy,),

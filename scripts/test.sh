@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up a virtual environment (if missing) and run the default test suite.
+# Usage: bash scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip
+# the local CPU build of torch first: a plain `torch` requirement would pull a multi-GB CUDA build
+"$VENV/bin/pip" install -q torch==2.13.0
+"$VENV/bin/pip" install -q -e '.[train,test]'
+# test-only: the original MTCNN weight files for the parity test (it pins an old torch, hence --no-deps)
+"$VENV/bin/pip" install -q --no-deps facenet-pytorch==2.6.0
+exec "$VENV/bin/python" -m pytest -q "$@"
