@@ -1,0 +1,92 @@
+"""Input normalisation: every supported input becomes the same RGB uint8 array; bad input fails naming itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from openmtcnn import ImageError
+from openmtcnn.imaging import is_image_path, load_image, to_rgb
+
+
+@pytest.fixture()
+def rgb(rng) -> np.ndarray:
+    return rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+
+
+def test_arrays(rgb):
+    assert to_rgb(rgb).flags.c_contiguous
+    np.testing.assert_array_equal(to_rgb(rgb), rgb)
+    np.testing.assert_array_equal(to_rgb(np.ascontiguousarray(rgb[:, :, ::-1]), bgr=True), rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    np.testing.assert_array_equal(to_rgb(rgba), rgb)
+    gray = rgb[:, :, 0]
+    np.testing.assert_array_equal(to_rgb(gray), np.dstack([gray] * 3))
+    np.testing.assert_array_equal(to_rgb(gray[:, :, None]), np.dstack([gray] * 3))
+    np.testing.assert_array_equal(to_rgb(rgb.astype(np.float32)), rgb)
+    np.testing.assert_array_equal(to_rgb(np.array([[[-5.0, 300.0, 2.6]]])), [[[0, 255, 3]]])
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+        (np.zeros((2, 2, 2, 3), np.uint8), "shape"),
+        (np.array([[["a", "b", "c"]]]), "dtype"),
+        ([[1, 2, 3]], "unsupported image type list"),
+    ],
+)
+def test_bad_arrays(bad, match):
+    with pytest.raises(ImageError, match=match):
+        to_rgb(bad)
+
+
+def test_pil_modes(rgb):
+    np.testing.assert_array_equal(to_rgb(Image.fromarray(rgb)), rgb)
+    np.testing.assert_array_equal(to_rgb(Image.fromarray(rgb).convert("RGBA")), rgb)
+    gray = rgb[:, :, 1]
+    np.testing.assert_array_equal(to_rgb(Image.fromarray(gray)), np.dstack([gray] * 3))
+    la = Image.fromarray(gray).convert("LA")
+    np.testing.assert_array_equal(to_rgb(la), np.dstack([gray] * 3))
+    pal = Image.fromarray(rgb).convert("P")
+    np.testing.assert_array_equal(to_rgb(pal), np.asarray(pal.convert("RGB")))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tiff", ".webp"])
+def test_lossless_files_round_trip(tmp_path, rgb, suffix):
+    p = tmp_path / f"x{suffix}"
+    Image.fromarray(rgb).save(p, **({"lossless": True} if suffix == ".webp" else {}))
+    np.testing.assert_array_equal(load_image(p), rgb)
+    np.testing.assert_array_equal(to_rgb(str(p)), rgb)
+
+
+def test_grayscale_and_rgba_files(tmp_path, rgb):
+    Image.fromarray(rgb[:, :, 2]).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "g.png"), np.dstack([rgb[:, :, 2]] * 3))
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "a.png"), rgb)
+
+
+def test_file_errors_name_the_path(tmp_path):
+    with pytest.raises(ImageError, match="missing.jpg: no such file"):
+        load_image(tmp_path / "missing.jpg")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(ImageError, match="bad.jpg: not a readable image"):
+        load_image(bad)
+    truncated = tmp_path / "truncated.png"
+    Image.fromarray(np.zeros((50, 50, 3), np.uint8) + 99).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    with pytest.raises(ImageError, match="truncated.png"):
+        load_image(truncated)
+
+
+def test_is_image_path():
+    from pathlib import Path
+
+    assert is_image_path(Path("a/b.JPG")) and is_image_path(Path("c.png"))
+    assert not is_image_path(Path("notes.txt")) and not is_image_path(Path("clip.mp4"))
