@@ -1,0 +1,185 @@
+"""`openmtcnn detect` end to end: JSON lines, drawings, crops, failures, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from openmtcnn import Detector, align
+from openmtcnn.cli import main
+from openmtcnn.draw import draw
+from openmtcnn.imaging import load_image
+
+SETTINGS = ["--thresholds", "0.3", "0.3", "0.3", "--min-face-size", "40", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def det(random_weights) -> Detector:
+    return Detector(random_weights, thresholds=(0.3, 0.3, 0.3), min_face_size=40, threads=1)
+
+
+def write_image(path: Path, rng: np.random.Generator, size=(72, 96)) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(img).save(path)
+    return img
+
+
+def detect(args: list[str], weights: Path, capsys) -> tuple[int, list[dict], str]:
+    rc = main(["detect", "--weights", str(weights), *SETTINGS, *args])  # args last: they override
+    out, err = capsys.readouterr()
+    return rc, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_single_image(tmp_path, rng, random_weights, det, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "one.png", rng)
+    rc, lines, err = detect(["one.png"], random_weights, capsys)
+    assert rc == 0
+    assert lines == [det.detect("one.png").to_dict()]
+    assert lines[0]["source"] == "one.png" and len(lines[0]["faces"]) > 0
+    assert "img/s" not in err, "no progress bar for a single image"
+    assert "1 image," in err and "0 failed" in err
+
+
+@pytest.fixture()
+def folder(tmp_path, rng) -> Path:
+    """photos/: two images named a, one nested, a corrupt JPEG, a text file, a hidden file."""
+    root = tmp_path / "photos"
+    write_image(root / "a.png", rng)
+    write_image(root / "a.jpg", rng)
+    write_image(root / "nested" / "deeper" / "b.png", rng, size=(80, 64))
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated rubbish")
+    (root / "notes.txt").write_text("not an image")
+    (root / ".thumb.jpg").write_bytes(b"junk")
+    return root
+
+
+def test_folder_with_failures(folder, tmp_path, random_weights, det, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "res" / "faces.jsonl"
+    rc = main(
+        ["detect", "photos", "--weights", str(random_weights), *SETTINGS,
+         "--output", str(out), "--draw", "drawn", "--crops", "crops", "--crop-size", "48", "--crop-margin", "0.1"]
+    )  # fmt: skip
+    stdout, err = capsys.readouterr()
+    assert rc == 1, "one input failed"
+    assert stdout == ""
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["source"] for d in lines] == [
+        "photos/a.jpg", "photos/a.png", "photos/broken.jpg", "photos/nested/deeper/b.png"
+    ]  # fmt: skip
+    assert set(lines[2]) == {"source", "error"} and "photos/broken.jpg" in lines[2]["error"]
+    assert "photos/broken.jpg" in err and "notes.txt" not in stdout
+    assert "3 images, " in err and "1 failed" in err and "ignored 1 non-image file" in err
+    assert "img/s" in err, "progress bar on folders"
+
+    for rel in ["a.jpg", "a.png", "nested/deeper/b.png"]:
+        src = f"photos/{rel}"
+        res = det.detect(src)
+        (line,) = [d for d in lines if d["source"] == src]
+        assert line == res.to_dict()
+        rgb = load_image(src)
+        drawn = load_image(tmp_path / "drawn" / rel)
+        assert drawn.shape == rgb.shape
+        if rel.endswith(".png"):  # lossless: exactly the library's drawing
+            np.testing.assert_array_equal(drawn, draw(rgb, res))
+        stem = {"a.jpg": "a_jpg", "a.png": "a_png"}.get(rel, "nested/deeper/b")
+        crops = sorted((tmp_path / "crops").glob(f"{stem}_*.png"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        assert len(crops) == len(res) > 0
+        expected = align(rgb, res.landmarks, size=48, margin=0.1)
+        for c, e in zip(crops, expected):
+            np.testing.assert_array_equal(load_image(c), e)
+    assert not (tmp_path / "drawn" / "broken.jpg").exists()
+    assert not list((tmp_path / "drawn").rglob(".thumb*"))
+
+
+def test_same_names_in_different_folders_do_not_collide(tmp_path, rng, random_weights, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a = write_image(tmp_path / "x" / "face.png", rng)
+    b = write_image(tmp_path / "y" / "face.png", rng)
+    rc, lines, _ = detect(["x/face.png", "y/face.png", "--draw", "out", "-q"], random_weights, capsys)
+    assert rc == 0 and [d["source"] for d in lines] == ["x/face.png", "y/face.png"]
+    assert not np.array_equal(a, b)
+    assert load_image(tmp_path / "out" / "x" / "face.png").shape == a.shape
+    assert load_image(tmp_path / "out" / "y" / "face.png").shape == b.shape
+
+
+def test_settings_flags_reach_the_detector(tmp_path, rng, random_weights, capsys):
+    p = tmp_path / "img.png"
+    write_image(p, rng, size=(90, 120))
+    rc = main(["detect", str(p), "--weights", str(random_weights), "--min-face-size", "30", "--scale-factor", "0.8",
+               "--thresholds", "0.35", "0.3", "0.4"])  # fmt: skip
+    (line,) = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    ref = Detector(random_weights, min_face_size=30, scale_factor=0.8, thresholds=(0.35, 0.3, 0.4)).detect(p)
+    assert rc == 0 and line == ref.to_dict() and len(ref) > 0
+    rc, (line,), _ = detect([str(p), "--thresholds", "0.99", "0.99", "0.99"], random_weights, capsys)
+    assert rc == 0 and line["faces"] == []
+
+
+def test_missing_path_is_a_usage_error(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "ok.png", rng)
+    rc, lines, err = detect([str(tmp_path / "ok.png"), str(tmp_path / "nope.jpg")], random_weights, capsys)
+    assert rc == 2 and lines == []
+    assert "nope.jpg: no such file or folder" in err
+
+
+def test_usage_errors(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "ok.png", rng)
+    ok = str(tmp_path / "ok.png")
+    for args, msg in [
+        ([], "give at least one PATH"),
+        ([ok, "--every", "0"], "--every"),
+        ([ok, "--crop-margin", "0.6"], "--crop-margin"),
+        ([ok, "--scale-factor", "1.2"], "scale_factor"),
+    ]:
+        rc = main(["detect", *args, "--weights", str(random_weights)])
+        assert rc == 2, args
+        assert msg in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["detect", ok, "--thresholds", "0.5"])
+    assert e.value.code == 2
+
+
+def test_missing_default_weights_message(tmp_path, rng, capsys, monkeypatch):
+    import openmtcnn.weights as W
+
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "no_bundled_weights")
+    monkeypatch.delenv("OPENMTCNN_WEIGHTS", raising=False)
+    write_image(tmp_path / "ok.png", rng)
+    rc = main(["detect", str(tmp_path / "ok.png")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert "trained weights are not in this installation" in err and "convert-weights" in err
+
+
+def test_bad_weights_folder(tmp_path, rng, capsys):
+    write_image(tmp_path / "ok.png", rng)
+    (tmp_path / "w").mkdir()
+    rc = main(["detect", str(tmp_path / "ok.png"), "--weights", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(tmp_path / "w") in err and "pnet.onnx" in err
+
+
+def test_quiet(tmp_path, rng, random_weights, capsys):
+    for i in range(2):
+        write_image(tmp_path / f"{i}.png", rng)
+    rc, lines, err = detect([str(tmp_path), "-q"], random_weights, capsys)
+    assert rc == 0 and len(lines) == 2 and err == ""
+
+
+def test_console_entry_exit_status(tmp_path, rng, random_weights):
+    """Through a real process: stdout carries only JSON, the status comes back from sys.exit."""
+    write_image(tmp_path / "ok.png", rng)
+    cmd = [sys.executable, "-m", "openmtcnn", "detect", "--weights", str(random_weights), *SETTINGS]
+    ok = subprocess.run([*cmd, str(tmp_path / "ok.png")], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert len(json.loads(ok.stdout)["faces"]) > 0
+    missing = subprocess.run([*cmd, str(tmp_path / "missing.png")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "missing.png" in missing.stderr and missing.stdout == ""
