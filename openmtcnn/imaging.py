@@ -30,7 +30,7 @@ def load_image(path: str | PathLike) -> np.ndarray:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)
             return pil_to_rgb(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{p}: not a readable image ({e})") from e
 
 

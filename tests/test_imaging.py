@@ -90,3 +90,11 @@ def test_is_image_path():
 
     assert is_image_path(Path("a/b.JPG")) and is_image_path(Path("c.png"))
     assert not is_image_path(Path("notes.txt")) and not is_image_path(Path("clip.mp4"))
+
+
+def test_oversized_image_is_an_image_error(tmp_path, rgb, monkeypatch):
+    """PIL's decompression-bomb guard surfaces as an ImageError naming the file, not a crash."""
+    Image.fromarray(rgb).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 30 x 40 is then over twice the limit
+    with pytest.raises(ImageError, match="huge.png"):
+        load_image(tmp_path / "huge.png")
