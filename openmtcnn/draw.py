@@ -29,17 +29,17 @@ def draw(image: ImageInput, result: DetectResult, *, bgr: bool = False, scores: 
         return c[::-1] if bgr else c
 
     thick = max(1, int(round(max(h, w) / 500)))
-    radius = max(1, thick + 1)
     font_scale = max(0.35, max(h, w) / 1500)
     for box, score, pts in zip(result.boxes, result.scores, result.landmarks):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), col(BOX_COLOR), thick, cv2.LINE_AA)
+        cv2.rectangle(out, (x1, y1), (x2, y2), col(BOX_COLOR), thick, cv2.LINE_8)  # crisp, full colour
         if scores:
             text = f"{float(score):.2f}"
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
             ty = y1 - base if y1 - th - base >= 0 else y1 + th + base  # above the box, or inside at the top edge
             cv2.rectangle(out, (x1, ty - th - base // 2), (x1 + tw, ty + base // 2), col(BOX_COLOR), -1)
             cv2.putText(out, text, (x1, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick, cv2.LINE_AA)
+        radius = max(1, min(thick + 1, int(round((x2 - x1) / 25))))  # dots stay apart on small faces
         for (px, py), c in zip(pts, LANDMARK_COLORS):
             cv2.circle(out, (int(round(float(px))), int(round(float(py)))), radius, col(c), -1, cv2.LINE_AA)
     return out

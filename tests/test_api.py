@@ -138,3 +138,23 @@ def test_to_json_round_trips(det, img, tmp_path):
     np.testing.assert_allclose(lm, r.landmarks, atol=0.006)
     empty = DetectResult.empty((10, 20))
     assert json.loads(empty.to_json()) == {"width": 10, "height": 20, "faces": []}
+
+
+def test_draw(det, img):
+    from openmtcnn.draw import BOX_COLOR, LANDMARK_COLORS, draw
+
+    black = np.zeros((200, 300, 3), np.uint8)
+    lm = np.array([[[60, 70], [100, 70], [80, 90], [65, 110], [95, 110]]], np.float32)
+    r = DetectResult(np.array([[40, 40, 120, 140]], np.float32), np.array([0.9], np.float32), lm, (300, 200))
+    out = draw(black, r, scores=False)
+    assert black.max() == 0, "the input is not drawn on"
+    for (x, y), c in zip(lm[0], LANDMARK_COLORS):
+        assert tuple(out[int(y), int(x)]) == c
+    assert tuple(out[90, 40]) == BOX_COLOR and tuple(out[140, 80]) == BOX_COLOR  # box edges
+    assert out[150:, 130:].max() == 0 and out[:35, 130:].max() == 0  # nothing far from the face
+    assert draw(black, r).sum() > out.sum()  # the score label
+    np.testing.assert_array_equal(draw(black, r, bgr=True)[:, :, ::-1], draw(black, r))
+    np.testing.assert_array_equal(draw(img, DetectResult.empty((96, 72))), img)
+    found = det.detect(img)
+    assert not np.array_equal(draw(img, found), img)
+    np.testing.assert_array_equal(draw(Image.fromarray(img), found), draw(img, found))
