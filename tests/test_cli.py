@@ -113,11 +113,11 @@ def test_same_names_in_different_folders_do_not_collide(tmp_path, rng, random_we
 
 def test_settings_flags_reach_the_detector(tmp_path, rng, random_weights, capsys):
     p = tmp_path / "img.png"
-    write_image(p, rng, size=(90, 120))
-    rc = main(["detect", str(p), "--weights", str(random_weights), "--min-face-size", "30", "--scale-factor", "0.8",
+    write_image(p, rng)
+    rc = main(["detect", str(p), "--weights", str(random_weights), "--min-face-size", "36", "--scale-factor", "0.8",
                "--thresholds", "0.35", "0.3", "0.4"])  # fmt: skip
     (line,) = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
-    ref = Detector(random_weights, min_face_size=30, scale_factor=0.8, thresholds=(0.35, 0.3, 0.4)).detect(p)
+    ref = Detector(random_weights, min_face_size=36, scale_factor=0.8, thresholds=(0.35, 0.3, 0.4)).detect(p)
     assert rc == 0 and line == ref.to_dict() and len(ref) > 0
     rc, (line,), _ = detect([str(p), "--thresholds", "0.99", "0.99", "0.99"], random_weights, capsys)
     assert rc == 0 and line["faces"] == []

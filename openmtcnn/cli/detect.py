@@ -327,8 +327,10 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     if not args.quiet:
         done = state.images + state.frames
-        parts = [f"{state.images} image{'s' * (state.images != 1)}"]
-        if state.frames or any(it.kind != "image" for it in items):
+        parts = []
+        if n_images or not state.frames:
+            parts.append(f"{state.images} image{'s' * (state.images != 1)}")
+        if n_images < len(items):
             parts.append(f"{state.frames} video frame{'s' * (state.frames != 1)}")
         parts += [f"{state.faces} face{'s' * (state.faces != 1)}", f"{state.failed} failed"]
         rate = done / elapsed if elapsed > 0 else 0.0
