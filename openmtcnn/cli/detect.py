@@ -155,8 +155,8 @@ def save_image(path: Path, rgb: np.ndarray) -> None:
 class Run:
     """State of one `openmtcnn detect` run: the detector, the sinks, the counters."""
 
-    def __init__(self, args: argparse.Namespace, detector: Any, out: TextIO, bar: Any):
-        self.args, self.detector, self.out, self.bar = args, detector, out, bar
+    def __init__(self, args: argparse.Namespace, detector: Any, out: TextIO):
+        self.args, self.detector, self.out = args, detector, out
         self.draw_dir = Path(args.draw) if args.draw else None
         self.crop_dir = Path(args.crops) if args.crops else None
         self.images = self.frames = self.faces = self.failed = 0
@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         with tqdm(total=n_images, unit="img", file=sys.stderr, disable=not show_bar, dynamic_ncols=True) as bar:
-            state = Run(args, detector, out, bar)
+            state = Run(args, detector, out)
             for item, rgb in prefetch(_decoded(items, load_image), depth=4):
                 try:
                     if item.kind == "image":
