@@ -136,6 +136,7 @@ def test_usage_errors(tmp_path, rng, random_weights, capsys):
     for args, msg in [
         ([], "give at least one PATH"),
         ([ok, "--every", "0"], "--every"),
+        ([ok, "--threads", "0"], "--threads"),
         ([ok, "--crop-margin", "0.6"], "--crop-margin"),
         ([ok, "--scale-factor", "1.2"], "scale_factor"),
     ]:

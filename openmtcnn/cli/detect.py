@@ -19,6 +19,8 @@ EPILOG = """\
 output: one JSON line per image (or video frame): {"source", ["frame", "time",] "width", "height",
 "faces": [{"box": [x1, y1, x2, y2], "score", "landmarks": {"left_eye": [x, y], ...}}]};
 an input that fails gives {"source", "error"} and is skipped.
+output files mirror the inputs' paths below their common folder: --draw DIR/<path>, --crops
+DIR/<path without suffix>_<face>.png (videos: DIR/<path>/<frame>_<face>.png).
 exit status: 0 all inputs processed, 1 some inputs failed, 2 usage error (bad path, missing weights).
 
 examples:
@@ -30,6 +32,9 @@ examples:
 
 
 def add_parser(subparsers: Any) -> None:
+    from ..config import DetectConfig
+
+    defaults = DetectConfig()
     p = subparsers.add_parser(
         "detect",
         help="detect faces in images, folders, videos, cameras or streams",
@@ -55,10 +60,10 @@ def add_parser(subparsers: Any) -> None:
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (errors are still reported)")
     det = p.add_argument_group("detection")
-    det.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: openmtcnn's own)")
-    det.add_argument("--min-face-size", type=float, metavar="PX", help="smallest face looked for, in pixels (default 20)")
-    det.add_argument("--scale-factor", type=float, metavar="F", help="pyramid scale step (default 0.709)")
-    det.add_argument("--thresholds", type=float, nargs=3, metavar=("P", "R", "O"), help="P-Net, R-Net, O-Net face-probability thresholds (default 0.6 0.7 0.7)")
+    det.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
+    det.add_argument("--min-face-size", type=float, metavar="PX", help=f"smallest face looked for, in pixels (default {defaults.min_face_size:g})")
+    det.add_argument("--scale-factor", type=float, metavar="F", help=f"pyramid scale step (default {defaults.scale_factor:g})")
+    det.add_argument("--thresholds", type=float, nargs=3, metavar=("P", "R", "O"), help="P-Net, R-Net, O-Net face-probability thresholds (default %s)" % " ".join(f"{t:g}" for t in defaults.thresholds))
     det.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads (default: its own choice)")
     vid = p.add_argument_group("videos, cameras and streams")
     vid.add_argument("--every", type=int, default=1, metavar="N", help="process every N-th frame (default 1: all)")
@@ -267,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
         return usage(f"--every must be >= 1, got {args.every}")
     if args.max_frames is not None and args.max_frames < 1:
         return usage(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.threads is not None and args.threads < 1:
+        return usage(f"--threads must be >= 1, got {args.threads}")
     if args.crop_size < 8:
         return usage(f"--crop-size must be >= 8, got {args.crop_size}")
     if not 0 <= args.crop_margin < 0.5:
