@@ -35,7 +35,16 @@ def load_image(path: str | PathLike) -> np.ndarray:
 
 
 def pil_to_rgb(im: Any) -> np.ndarray:
-    """PIL image of any mode -> RGB uint8 array (alpha dropped, grayscale expanded)."""
+    """PIL image of any mode -> RGB uint8 array (alpha dropped, grayscale expanded).
+
+    16-bit grayscale (``I;16`` and ``I`` holding values above 255) is scaled to 8 bits;
+    PIL's own conversion would clip it to white.
+    """
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im).astype(np.float64)
+        if im.mode != "I" or a.max() > 255:
+            a = a * (255.0 / 65535.0)
+        return to_rgb(a)
     if im.mode != "RGB":
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             im = im.convert("RGBA").convert("RGB")

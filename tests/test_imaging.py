@@ -98,3 +98,17 @@ def test_oversized_image_is_an_image_error(tmp_path, rgb, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 30 x 40 is then over twice the limit
     with pytest.raises(ImageError, match="huge.png"):
         load_image(tmp_path / "huge.png")
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 30 * 40).reshape(30, 40).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as im:
+        assert im.mode.startswith("I")  # 16-bit grayscale as PIL sees it
+    expected = np.rint(ramp / 257.0).astype(np.uint8)
+    got = load_image(tmp_path / "g16.png")
+    assert got.shape == (30, 40, 3)
+    np.testing.assert_array_equal(got[:, :, 0], expected)
+    np.testing.assert_array_equal(to_rgb(Image.fromarray(ramp).convert("I")), np.dstack([expected] * 3))
+    small = Image.fromarray((ramp // 257).astype(np.int32), mode="I")  # 32-bit mode holding 8-bit values: kept as is
+    np.testing.assert_array_equal(to_rgb(small)[:, :, 0], (ramp // 257).astype(np.uint8))
