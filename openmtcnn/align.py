@@ -53,6 +53,8 @@ def align(image: ImageInput, landmarks: np.ndarray, size: int = 112, margin: flo
     """
     img = to_rgb(image) if not isinstance(image, np.ndarray) else to_rgb(image)
     lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim not in (2, 3) or lm.shape[-2:] != (5, 2):
+        raise ValueError(f"landmarks must have shape (5, 2) or (N, 5, 2), got {lm.shape}")
     single = lm.ndim == 2
     lm = lm.reshape(-1, 5, 2)
     dst = template(size, margin)

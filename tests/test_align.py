@@ -102,3 +102,9 @@ def test_align_grayscale_gives_three_channels(rng):
     crop = align(gray, TEMPLATE_112 * 0.5 + 10)
     assert crop.shape == (112, 112, 3)
     np.testing.assert_array_equal(crop[..., 0], crop[..., 2])
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (10,), (5, 3), (2, 2, 5, 2)])
+def test_align_rejects_bad_landmark_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(5, 2\) or \(N, 5, 2\)"):
+        align(np.zeros((50, 50, 3), np.uint8), np.zeros(shape))
