@@ -86,17 +86,19 @@ def video_info(cap: cv2.VideoCapture) -> tuple[float, int]:
 
 
 def read_frames(
-    cap: cv2.VideoCapture, every: int = 1, max_frames: int | None = None
+    cap: cv2.VideoCapture, every: int = 1, max_frames: int | None = None, *, live: bool = False
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """``(index, seconds, RGB frame)`` for every ``every``-th frame; skipped frames are grabbed, not decoded.
 
-    The time is the container's timestamp where it has one, else ``index / fps``, else the
-    wall-clock time since the first frame (live cameras). ``max_frames`` caps the frames yielded.
+    The time counts from the first frame: by the capture's timestamps where they advance,
+    else by the wall clock for ``live`` sources (cameras, streams), else ``index / fps``.
+    ``max_frames`` caps the frames yielded.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     fps, _ = video_info(cap)
     t0 = time.monotonic()
+    pos0: float | None = None  # the first frame's timestamp (cameras stamp frames from boot, streams from anywhere)
     index, yielded = 0, 0
     while max_frames is None or yielded < max_frames:
         if index % every:
@@ -108,12 +110,15 @@ def read_frames(
         if not ok or bgr is None:
             return
         pos = cap.get(cv2.CAP_PROP_POS_MSEC)
-        if index > 0 and np.isfinite(pos) and pos > 0:
-            t = pos / 1000.0
-        elif fps > 0:
-            t = index / fps
-        else:
+        pos = float(pos) if np.isfinite(pos) and pos >= 0 else None
+        if index == 0:
+            pos0 = pos
+        if pos is not None and pos0 is not None and (index == 0 or pos > pos0):
+            t = (pos - pos0) / 1000.0
+        elif live or fps <= 0:
             t = time.monotonic() - t0
+        else:
+            t = index / fps
         yield index, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         index += 1
         yielded += 1
@@ -171,6 +176,7 @@ def detect_video(
     *,
     max_frames: int | None = None,
     name: str | None = None,
+    live: bool | None = None,
 ) -> Iterator[FrameResult]:
     """Detect faces in every ``every``-th frame of a video file, camera (an ``int``) or stream URL.
 
@@ -180,15 +186,19 @@ def detect_video(
     Frames are decoded in a background thread while ``detector`` (a
     :class:`~openmtcnn.Detector`) runs. ``max_frames`` caps the frames processed
     (cameras never end). ``source`` may also be an open ``cv2.VideoCapture``, which is
-    then left open for the caller; ``name`` overrides the results' ``source``. Raises
+    then left open for the caller; ``name`` overrides the results' ``source``; ``live``
+    (default: true for cameras and URLs) times frames by the clock where the capture
+    gives no timestamps. Raises
     :class:`VideoError` if the source does not open.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     own = not isinstance(source, cv2.VideoCapture)
     name = name if name is not None else (source_name(source) if own else "video")
+    if live is None:
+        live = own and (isinstance(source, int) or is_stream_url(str(source)))
     cap = open_capture(source) if own else source
-    frames = prefetch(read_frames(cap, every, max_frames), depth=4)
+    frames = prefetch(read_frames(cap, every, max_frames, live=live), depth=4)
     try:
         for index, t, rgb in frames:
             yield FrameResult(index, t, rgb, detector.detect_rgb(rgb, source=name))

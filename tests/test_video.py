@@ -89,6 +89,42 @@ def test_detect_video_on_open_capture_is_left_open(det, clip):
     cap.release()
 
 
+class FakeCapture:
+    """Frames with chosen timestamps (ms, or None for a capture that gives none) and fps."""
+
+    def __init__(self, stamps: list[float | None], fps: float):
+        self.stamps, self.fps, self.i = stamps, fps, -1
+
+    def grab(self) -> bool:
+        self.i += 1
+        return self.i < len(self.stamps)
+
+    def read(self):
+        ok = self.grab()
+        return ok, (np.full((4, 4, 3), self.i, np.uint8) if ok else None)
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_POS_MSEC:
+            s = self.stamps[self.i]
+            return 0.0 if s is None else s
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: len(self.stamps)}.get(prop, 0.0)
+
+
+def test_frame_times():
+    from openmtcnn.video import read_frames
+
+    def times(stamps, fps, every=1, live=False):
+        return [(i, round(t, 3)) for i, t, _ in read_frames(FakeCapture(stamps, fps), every, live=live)]
+
+    # timestamps that start anywhere (cameras: since boot) count from the first frame
+    assert times([5000.0, 5040.0, 5080.0, 5120.0], 25, every=2) == [(0, 0.0), (2, 0.08)]
+    # no timestamps: index / fps for files, the clock (about 0 here) for live sources
+    assert times([None] * 4, 20) == [(0, 0.0), (1, 0.05), (2, 0.1), (3, 0.15)]
+    assert all(t < 0.5 for _, t in times([None] * 4, 20, live=True))
+    frames = [f for _, _, f in read_frames(FakeCapture([None] * 5, 10), every=2)]
+    assert [int(f[0, 0, 0]) for f in frames] == [0, 2, 4]  # the frames themselves, not neighbours
+
+
 def test_video_errors_name_the_source(det, tmp_path):
     with pytest.raises(VideoError, match="nothere.mp4: no such file"):
         next(detect_video(det, tmp_path / "nothere.mp4"))

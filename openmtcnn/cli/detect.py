@@ -214,7 +214,7 @@ class Run:
                 total = min(total, cap_n)
             n = 0
             with tqdm(total=total, unit="frame", desc=item.name, file=sys.stderr, leave=False, disable=self.args.quiet, dynamic_ncols=True) as bar:
-                for fr in detect_video(self.detector, cap, every, max_frames=cap_n, name=item.name):
+                for fr in detect_video(self.detector, cap, every, max_frames=cap_n, name=item.name, live=item.kind == "stream"):
                     if self.draw_dir is not None:
                         frame = cv2.cvtColor(draw(fr.frame, fr.result), cv2.COLOR_RGB2BGR)
                         if writer is None:
