@@ -3,9 +3,23 @@
 from .align import align
 from .config import DetectConfig
 from .detect import DetectResult, Detector
+from .draw import draw
 from .imaging import ImageError
+from .video import FrameResult, VideoError, detect_video
 from .weights import WeightsError
 
 __version__ = "0.1.0"
 
-__all__ = ["Detector", "DetectResult", "DetectConfig", "ImageError", "WeightsError", "align", "__version__"]
+__all__ = [
+    "Detector",
+    "DetectResult",
+    "DetectConfig",
+    "FrameResult",
+    "ImageError",
+    "VideoError",
+    "WeightsError",
+    "align",
+    "detect_video",
+    "draw",
+    "__version__",
+]

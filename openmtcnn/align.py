@@ -46,12 +46,13 @@ def template(size: int = 112, margin: float = 0.0) -> np.ndarray:
     return (p * (1 - 2 * margin) + margin) * size
 
 
-def align(image: ImageInput, landmarks: np.ndarray, size: int = 112, margin: float = 0.0, *, bgr: bool = False) -> np.ndarray:
+def align(image: ImageInput, landmarks: np.ndarray, size: int = 112, margin: float = 0.0) -> np.ndarray:
     """Aligned face crop(s): ``landmarks`` ``(5, 2)`` -> ``(size, size, 3)``, or ``(N, 5, 2)`` -> ``(N, size, size, 3)``.
 
-    The output has the channel order of the input array (RGB for paths and PIL images).
+    The output has the channel order of the input array (RGB for paths and PIL images):
+    the warp does not mix channels, so a BGR array gives BGR crops.
     """
-    img = to_rgb(image) if not isinstance(image, np.ndarray) else to_rgb(image)
+    img = to_rgb(image)
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.ndim not in (2, 3) or lm.shape[-2:] != (5, 2):
         raise ValueError(f"landmarks must have shape (5, 2) or (N, 5, 2), got {lm.shape}")
@@ -64,5 +65,4 @@ def align(image: ImageInput, landmarks: np.ndarray, size: int = 112, margin: flo
             for p in lm
         ]
     ) if len(lm) else np.zeros((0, size, size, 3), np.uint8)
-    del bgr  # channel order is preserved: the warp does not mix channels
     return out[0] if single else out
