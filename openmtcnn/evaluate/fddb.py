@@ -1,0 +1,224 @@
+"""FDDB: fold and ellipse files, detection output, and the official discrete / continuous ROC.
+
+Follows the FDDB evaluation program (Jain and Learned-Miller 2010,
+``evaluate.cpp``, ``Matching.cpp``, ``Results.cpp``):
+
+* Regions are pixel masks of the image: annotated ellipses drawn filled
+  (centre rounded, half-axes truncated to integers, angle in radians from
+  the file turned into degrees), detected rectangles drawn filled from
+  ``(x, y)`` to ``(x + w, y + h)`` (corners rounded, inclusive).
+* The score of an (annotation, detection) pair is ``|A and D| / |A or D|``
+  in pixels.
+* Per image and for each distinct detection score ``t`` (the detections with
+  score >= t are in play): a maximum-weight one-to-one matching (Hungarian)
+  pairs annotations with detections; pairs with score > 0 are matches.
+  Discrete TP = matches with score > 0.5; continuous TP = sum of the match
+  scores; FP = detections in play - discrete TP.
+* Over the whole set: for every distinct threshold of any image, each image
+  contributes its figures at its own smallest threshold >= it (nothing if
+  none), and the ROC is TP / annotated faces against FP.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .formats import FormatError, read_blocks, write_blocks
+
+FOLDS = tuple(f"{k:02d}" for k in range(1, 11))
+
+
+def read_fold(path: str | os.PathLike) -> list[str]:
+    """A fold file (``FDDB-fold-01.txt``): one image name per line, e.g. ``2002/08/11/big/img_591``."""
+    p = Path(path)
+    try:
+        names = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except OSError as e:
+        raise FormatError(f"{p}: cannot read fold file ({e})") from e
+    if not names:
+        raise FormatError(f"{p}: empty fold file")
+    return names
+
+
+def read_ellipses(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """An ellipse file (``FDDB-fold-01-ellipseList.txt``) -> ``{name: (n, 5) major, minor, angle, cx, cy}``.
+
+    Blocks: name, count, then ``major_radius minor_radius angle center_x center_y 1`` lines
+    (angle in radians).
+    """
+    return {name: rows for name, rows in read_blocks(path, columns=5)}
+
+
+def read_detections(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A detection file in FDDB output format -> ``{name: (n, 5) x y w h score}``."""
+    return {name: rows for name, rows in read_blocks(path, columns=5)}
+
+
+def write_detections(path: str | os.PathLike, items: Iterable[tuple[str, np.ndarray]]) -> None:
+    """Write ``(name, rows x y w h score)`` in FDDB output format (rectangles), in the order given."""
+    write_blocks(path, items)
+
+
+def ellipse_mask(shape: tuple[int, int], e: np.ndarray) -> np.ndarray:
+    """Filled ellipse ``major, minor, angle (rad), cx, cy`` on an ``(h, w)`` canvas, as the official program draws it."""
+    import cv2
+
+    m = np.zeros(shape, dtype=np.uint8)
+    major, minor, angle, cx, cy = (float(v) for v in e[:5])
+    cv2.ellipse(m, (int(round(cx)), int(round(cy))), (int(major), int(minor)), math.degrees(angle), 0, 360, 1, -1)
+    return m
+
+
+def rectangle_mask(shape: tuple[int, int], r: np.ndarray) -> np.ndarray:
+    """Filled rectangle ``x y w h`` on an ``(h, w)`` canvas, corners rounded and inclusive."""
+    import cv2
+
+    m = np.zeros(shape, dtype=np.uint8)
+    x, y, w, h = (float(v) for v in r[:4])
+    cv2.rectangle(m, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), 1, -1)
+    return m
+
+
+def region_overlaps(ellipses: np.ndarray, rects: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """``(n_annot, n_det)`` pixel-mask intersection over union; ``image_size`` is ``(width, height)``."""
+    shape = (int(image_size[1]), int(image_size[0]))
+    a_masks = [ellipse_mask(shape, e).astype(bool) for e in ellipses]
+    d_masks = [rectangle_mask(shape, r).astype(bool) for r in rects]
+    out = np.zeros((len(a_masks), len(d_masks)))
+    for i, a in enumerate(a_masks):
+        for j, d in enumerate(d_masks):
+            union = np.count_nonzero(a | d)
+            out[i, j] = np.count_nonzero(a & d) / union if union else 0.0
+    return out
+
+
+@dataclass
+class ImageRoc:
+    """One image's figures at each of its distinct scores (ascending): discrete TP, continuous TP, FP."""
+
+    thresholds: np.ndarray
+    tp_disc: np.ndarray
+    tp_cont: np.ndarray
+    fp: np.ndarray
+    faces: int
+
+
+def image_roc(overlaps: np.ndarray, scores: np.ndarray) -> ImageRoc:
+    """Matching at every distinct score of one image (Hungarian, maximum total overlap)."""
+    from scipy.optimize import linear_sum_assignment
+
+    scores = np.asarray(scores, dtype=np.float64)
+    n_annot = overlaps.shape[0]
+    thr = np.unique(scores)
+    tp_d, tp_c, fp = [], [], []
+    for t in thr:
+        valid = scores >= t
+        sub = overlaps[:, valid]
+        disc = cont = 0.0
+        if sub.size:
+            rows, cols = linear_sum_assignment(sub, maximize=True)
+            s = sub[rows, cols]
+            s = s[s > 0]
+            cont = float(s.sum())
+            disc = float((s > 0.5).sum())
+        tp_d.append(disc)
+        tp_c.append(cont)
+        fp.append(float(valid.sum()) - disc)
+    return ImageRoc(thr, np.array(tp_d), np.array(tp_c), np.array(fp), n_annot)
+
+
+@dataclass
+class Roc:
+    """The set's ROC, one point per distinct threshold (ascending): TPR discrete / continuous and FP count."""
+
+    thresholds: np.ndarray
+    tpr_disc: np.ndarray
+    tpr_cont: np.ndarray
+    fp: np.ndarray
+    faces: int
+
+    def tpr_at(self, fp: float, kind: str = "disc") -> float:
+        """Best true positive rate with at most ``fp`` false positives."""
+        tpr = self.tpr_disc if kind == "disc" else self.tpr_cont
+        ok = self.fp <= fp
+        return float(tpr[ok].max()) if ok.any() else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "faces": self.faces,
+            "tpr_at_fp": {
+                kind: {str(k): round(self.tpr_at(k, kind), 5) for k in (100, 500, 1000, 2000)} for kind in ("disc", "cont")
+            },
+            "curve": {
+                "threshold": [float(v) for v in self.thresholds],
+                "tpr_disc": [round(float(v), 6) for v in self.tpr_disc],
+                "tpr_cont": [round(float(v), 6) for v in self.tpr_cont],
+                "fp": [int(v) for v in self.fp],
+            },
+        }
+
+    def save_official(self, prefix: str | os.PathLike) -> None:
+        """``PREFIXDiscROC.txt`` (``tpr fp threshold``) and ``PREFIXContROC.txt`` (``tpr fp``), as ``evaluate`` writes them."""
+        p = str(prefix)
+        with open(p + "DiscROC.txt", "w", encoding="utf-8") as fd, open(p + "ContROC.txt", "w", encoding="utf-8") as fc:
+            for t, d, c, f in zip(self.thresholds, self.tpr_disc, self.tpr_cont, self.fp):
+                fd.write(f"{d:g} {f:g} {t:g}\n")
+                fc.write(f"{c:g} {f:g}\n")
+
+
+def combine(images: Sequence[ImageRoc]) -> Roc:
+    """Sum the images' figures at every distinct threshold of the set."""
+    faces = sum(im.faces for im in images)
+    if faces == 0:
+        raise ValueError("no annotated faces: the ROC is undefined")
+    thr = np.unique(np.concatenate([im.thresholds for im in images] + [np.zeros(0)]))
+    tp_d, tp_c, fp = np.zeros(len(thr)), np.zeros(len(thr)), np.zeros(len(thr))
+    for im in images:
+        if len(im.thresholds) == 0:
+            continue
+        k = np.searchsorted(im.thresholds, thr, side="left")  # own smallest threshold >= t
+        has = k < len(im.thresholds)
+        tp_d[has] += im.tp_disc[k[has]]
+        tp_c[has] += im.tp_cont[k[has]]
+        fp[has] += im.fp[k[has]]
+    return Roc(thr, tp_d / faces, tp_c / faces, fp, faces)
+
+
+def evaluate(
+    annotations: Mapping[str, np.ndarray],
+    detections: Mapping[str, np.ndarray],
+    image_sizes: Mapping[str, tuple[int, int]],
+) -> Roc:
+    """ROC of ``detections`` (``x y w h score``) against ``annotations`` (ellipses); sizes are ``(width, height)``.
+
+    Every annotated image counts; one without a detection entry has no detections.
+    """
+    per_image = []
+    for name, ell in annotations.items():
+        if name not in image_sizes:
+            raise KeyError(f"{name}: image size unknown (is the image present?)")
+        det = np.asarray(detections.get(name, np.zeros((0, 5))), dtype=np.float64).reshape(-1, 5)
+        ov = region_overlaps(ell, det, image_sizes[name])
+        per_image.append(image_roc(ov, det[:, 4]))
+    return combine(per_image)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file, EXIF orientation applied, reading only its header where possible."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ..imaging import ImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orient = im.getexif().get(0x0112, 1)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from e
+    return (h, w) if orient in (5, 6, 7, 8) else (w, h)

@@ -1,0 +1,211 @@
+"""5-point landmark accuracy: error normalised by the inter-ocular distance.
+
+Two measurements per annotated face:
+
+* ``onet_gt``: O-Net alone on the annotated face box (made square around its
+  centre, as the cascade squares the boxes it hands to O-Net): the landmark
+  head's accuracy, whatever the detector finds.
+* ``end_to_end``: the whole cascade on the image; the detection that overlaps
+  the annotated box most (IoU >= ``match_iou``) gives the points. Faces with no
+  such detection are counted as not found and left out of the error figures
+  (the share found is reported next to them).
+
+The error of a face is the mean over the 5 points of the point-to-point
+distance divided by the distance between the two eye centres (annotated
+points 1 and 2); the failure rate is the share of faces whose error is above
+10 %.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..detect.backends import Backend
+from ..detect.cascade import landmarks_from_offsets
+from ..imaging import ImageError, load_image
+from ..ops import boxes as B
+from ..ops.crops import crop_boxes, to_net_input
+from .formats import FormatError
+
+POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+FAILURE_THRESHOLD = 0.10
+SUBSET_NAMES = {"lfw_5590": "LFW", "net_7876": "web"}
+
+
+@dataclass
+class LandmarkFace:
+    """One annotated face: image path (relative to the image root), box ``x1 y1 x2 y2``, points ``(5, 2)``."""
+
+    path: str
+    box: np.ndarray
+    points: np.ndarray
+
+    @property
+    def subset(self) -> str:
+        """The top folder of the path (``lfw_5590``, ``net_7876``): the source the face comes from."""
+        return self.path.split("/", 1)[0] if "/" in self.path else "."
+
+
+def read_landmark_list(path: str | os.PathLike) -> list[LandmarkFace]:
+    """Read a list in the Sun et al. 2013 format: ``PATH LEFT RIGHT TOP BOTTOM x1 y1 ... x5 y5``.
+
+    Backslashes in paths become slashes. Points: left eye, right eye, nose,
+    left and right mouth corner, in pixels.
+    """
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise FormatError(f"{p}: cannot read ({e})") from e
+    faces = []
+    for n, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 15:
+            raise FormatError(f"{p}:{n}: expected PATH and 14 numbers, got {len(parts)} fields")
+        try:
+            v = np.array([float(x) for x in parts[1:15]])
+        except ValueError:
+            raise FormatError(f"{p}:{n}: not numbers: {line!r}") from None
+        left, right, top, bottom = v[:4]
+        if right <= left or bottom <= top:
+            raise FormatError(f"{p}:{n}: empty face box LEFT {left:g} RIGHT {right:g} TOP {top:g} BOTTOM {bottom:g}")
+        faces.append(LandmarkFace(parts[0].replace("\\", "/"), np.array([left, top, right, bottom]), v[4:].reshape(5, 2)))
+    if not faces:
+        raise FormatError(f"{p}: no faces listed")
+    return faces
+
+
+def normalised_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``(N, 5)`` point-to-point distances divided by each face's inter-ocular distance."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 5, 2)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 5, 2)
+    iod = np.linalg.norm(gt[:, 0] - gt[:, 1], axis=1)
+    if np.any(iod <= 0):
+        raise ValueError("a face has both eyes at the same point: inter-ocular distance is 0")
+    return np.linalg.norm(pred - gt, axis=2) / iod[:, None]
+
+
+def ced(errors: np.ndarray, max_error: float = 0.25, steps: int = 251) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error distribution: ``x`` in ``[0, max_error]``, ``y`` = share of faces with error <= x."""
+    x = np.linspace(0, max_error, steps)
+    e = np.sort(np.asarray(errors, dtype=np.float64))
+    y = np.searchsorted(e, x, side="right") / max(len(e), 1)
+    return x, y
+
+
+def error_stats(per_point: np.ndarray) -> dict[str, Any]:
+    """Mean error, per-point means, failure rate at 10 % and the median, from ``(N, 5)`` normalised errors."""
+    per_point = np.asarray(per_point, dtype=np.float64).reshape(-1, 5)
+    face = per_point.mean(axis=1)
+    if len(face) == 0:
+        return {"count": 0, "nme": None, "per_point": None, "failure_rate_10": None, "median": None}
+    return {
+        "count": int(len(face)),
+        "nme": round(float(face.mean()), 6),
+        "per_point": {n: round(float(v), 6) for n, v in zip(POINT_NAMES, per_point.mean(axis=0))},
+        "failure_rate_10": round(float((face > FAILURE_THRESHOLD).mean()), 6),
+        "median": round(float(np.median(face)), 6),
+    }
+
+
+def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """O-Net's 5 points for given face boxes (squared around their centres first), ``(N, 5, 2)``."""
+    sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    crops = crop_boxes(image, sq, backend.input_sizes["onet"])
+    _, _, lmk = backend.run("onet", to_net_input(crops))
+    return landmarks_from_offsets(sq, lmk)
+
+
+@dataclass
+class LandmarkRun:
+    """Per face: O-Net-on-box points, end-to-end points (NaN where not found), and the faces' images that failed."""
+
+    faces: list[LandmarkFace]
+    onet: np.ndarray
+    e2e: np.ndarray
+    e2e_iou: np.ndarray
+    failed: list[str]
+
+
+def run_landmarks(
+    faces: Sequence[LandmarkFace],
+    images_dir: str | os.PathLike,
+    detector,
+    *,
+    end_to_end: bool = True,
+    progress: bool = True,
+) -> LandmarkRun:
+    """Predict the points of every listed face both ways; unreadable images are reported and skipped."""
+    from tqdm import tqdm
+
+    root = Path(images_dir)
+    n = len(faces)
+    onet = np.full((n, 5, 2), np.nan)
+    e2e = np.full((n, 5, 2), np.nan)
+    ious = np.zeros(n)
+    failed: list[str] = []
+    by_image: dict[str, list[int]] = {}
+    for k, f in enumerate(faces):
+        by_image.setdefault(f.path, []).append(k)
+    bar = tqdm(total=n, disable=not progress, unit="face", desc="landmarks", dynamic_ncols=True)
+    for path, idx in by_image.items():
+        try:
+            img = load_image(root / path)
+        except ImageError as e:
+            failed.append(str(e))
+            bar.write(f"skipped: {e}")
+            bar.update(len(idx))
+            continue
+        boxes = np.stack([faces[k].box for k in idx])
+        onet[idx] = onet_points(detector.backend, img, boxes)
+        if end_to_end:
+            res = detector.detect_rgb(img)
+            if len(res):
+                ov = B.box_iou(boxes, res.boxes)
+                best = ov.argmax(axis=1)
+                ious[idx] = ov[np.arange(len(idx)), best]
+                e2e[idx] = res.landmarks[best]
+        bar.update(len(idx))
+    bar.close()
+    return LandmarkRun(list(faces), onet, e2e, ious, failed)
+
+
+def summarise(run: LandmarkRun, match_iou: float = 0.5) -> dict[str, Any]:
+    """Error figures per subset (``all`` and each source folder), O-Net-on-box and end to end, with CED curves."""
+    gt = np.stack([f.points for f in run.faces])
+    ok = ~np.isnan(run.onet[:, 0, 0])  # image was readable
+    found = ok & (run.e2e_iou >= match_iou) & ~np.isnan(run.e2e[:, 0, 0])
+    err_onet = np.full((len(gt), 5), np.nan)
+    err_e2e = np.full((len(gt), 5), np.nan)
+    err_onet[ok] = normalised_errors(run.onet[ok], gt[ok])
+    if found.any():
+        err_e2e[found] = normalised_errors(run.e2e[found], gt[found])
+    groups = {"all": np.ones(len(gt), dtype=bool)}
+    for s in sorted({f.subset for f in run.faces}):
+        groups[s] = np.array([f.subset == s for f in run.faces])
+    out: dict[str, Any] = {"subsets": {}, "ced": {}}
+    for name, g in groups.items():
+        o = error_stats(err_onet[g & ok])
+        e = error_stats(err_e2e[g & found])
+        e["found"] = int((g & found).sum())
+        e["found_share"] = round(float((g & found).sum() / max((g & ok).sum(), 1)), 6)
+        out["subsets"][name] = {
+            "display": SUBSET_NAMES.get(name, name),
+            "faces": int(g.sum()),
+            "readable": int((g & ok).sum()),
+            "onet_gt": o,
+            "end_to_end": e,
+        }
+        for kind, err, sel in (("onet_gt", err_onet, g & ok), ("end_to_end", err_e2e, g & found)):
+            x, y = ced(err[sel].mean(axis=1)) if sel.any() else ced(np.zeros(0))
+            out["ced"].setdefault(name, {})[kind] = {"x": [round(float(v), 4) for v in x], "y": [round(float(v), 5) for v in y]}
+    out["match_iou"] = match_iou
+    out["failed_images"] = run.failed
+    return out

@@ -1,0 +1,464 @@
+"""WIDER FACE validation: ground truth, submission files and AP, following the official evaluation.
+
+The official code (``eval_tools``: ``wider_eval.m``, ``read_pred.m``,
+``norm_score.m``, ``evaluation.m``, ``VOCap.m``) does, and so do we:
+
+1. Read each image's predictions ``x y w h score`` (a missing file means no
+   predictions) and sort them by score, highest first (stable).
+2. Normalise the scores with the minimum and maximum over *all* predictions
+   of all images: ``(s - min) / (max - min)``.
+3. Per setting (easy, medium, hard) and image: the ``gt_list`` of that
+   setting's ``.mat`` file names the faces that count; the others are ignored.
+   Images with no face or no prediction add nothing but their kept faces to
+   the face count. Each prediction, in score order, takes the face it
+   overlaps most (IoU with the "+1 pixel" convention of ``boxoverlap``, i.e.
+   areas ``(w + 1) * (h + 1)``); if that IoU >= 0.5: an ignored face makes the
+   prediction drop out (neither TP nor FP), a kept face not yet found is
+   recalled; a prediction matching nothing, or a face already found, stays a
+   proposal (FP).
+4. For thresholds ``t = 1 - k/1000``, ``k = 1..1000``: per image, the
+   predictions with score >= t give the number of proposals and of recalled
+   faces; summed over images: precision = recalled / proposals, recall =
+   recalled / kept faces.
+5. AP = area under the precision envelope (``VOCap``): sentinels (0, 0) and
+   (1, 0), precision made non-increasing from the right (NaN, from 0/0, is
+   skipped as MATLAB's ``max`` skips it), summed over recall steps.
+
+One departure, for a case the official code turns into NaN: when every
+prediction has the same score, all normalised scores are 1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..imaging import ImageError, is_image_path, load_image
+from ..ops import boxes as B
+from .formats import FormatError, detections_xywhs, format_block, read_blocks, write_text_atomic
+
+SETTINGS = ("easy", "medium", "hard")
+IOU_THRESHOLD = 0.5
+THRESH_NUM = 1000
+GT_FILES = {"all": "wider_face_val.mat", **{s: f"wider_{s}_val.mat" for s in SETTINGS}}
+
+
+class GroundTruthError(ValueError):
+    """Missing or inconsistent WIDER FACE ground-truth files; the message names the file."""
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+@dataclass
+class WiderGroundTruth:
+    """The evaluation ground truth, in the official files' order.
+
+    ``events[i]``: event folder name; ``files[i][j]``: image name without
+    extension; ``boxes[i][j]``: ``(n, 4)`` float ``x y w h``; ``keep[s][i][j]``:
+    0-based indices of the faces that count in setting ``s``.
+    """
+
+    events: list[str]
+    files: list[list[str]]
+    boxes: list[list[np.ndarray]]
+    keep: dict[str, list[list[np.ndarray]]]
+
+    @classmethod
+    def load(cls, gt_dir: str | os.PathLike) -> "WiderGroundTruth":
+        """Read ``wider_face_val.mat`` and ``wider_{easy,medium,hard}_val.mat`` from ``gt_dir``."""
+        from scipy.io import loadmat
+
+        d = Path(gt_dir)
+        if not d.is_dir():
+            raise GroundTruthError(f"{d}: not a folder (expected the folder holding {', '.join(GT_FILES.values())})")
+        mats = {}
+        for key, fname in GT_FILES.items():
+            p = d / fname
+            if not p.is_file():
+                raise GroundTruthError(f"{p}: missing (the official WIDER FACE eval_tools/ground_truth file)")
+            try:
+                mats[key] = loadmat(str(p))
+            except Exception as e:  # scipy raises several types for bad files
+                raise GroundTruthError(f"{p}: not a readable .mat file ({e})") from e
+        main = mats["all"]
+        try:
+            events = [str(e[0][0]) for e in main["event_list"]]
+            files = [[str(f[0][0]) for f in ev[0]] for ev in main["file_list"]]
+            boxes = [[np.asarray(b[0], dtype=np.float64).reshape(-1, 4) for b in ev[0]] for ev in main["face_bbx_list"]]
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise GroundTruthError(f"{d / GT_FILES['all']}: unexpected layout ({e})") from e
+        keep: dict[str, list[list[np.ndarray]]] = {}
+        for s in SETTINGS:
+            m = mats[s]
+            p = d / GT_FILES[s]
+            try:
+                s_files = [[str(f[0][0]) for f in ev[0]] for ev in m["file_list"]]
+                gl = [[np.asarray(g[0], dtype=np.int64).reshape(-1) - 1 for g in ev[0]] for ev in m["gt_list"]]
+            except (KeyError, IndexError, TypeError, ValueError) as e:
+                raise GroundTruthError(f"{p}: unexpected layout ({e})") from e
+            if s_files != files:
+                raise GroundTruthError(f"{p}: its file list differs from {GT_FILES['all']}")
+            for i, ev in enumerate(gl):
+                for j, k in enumerate(ev):
+                    if len(k) and (k.min() < 0 or k.max() >= len(boxes[i][j])):
+                        raise GroundTruthError(f"{p}: face index out of range for {events[i]}/{files[i][j]}")
+            keep[s] = gl
+        return cls(events, files, boxes, keep)
+
+    def save(self, gt_dir: str | os.PathLike) -> Path:
+        """Write the four files in the official layout (cell arrays, 1-based indices); used for test fixtures."""
+        from scipy.io import savemat
+
+        d = Path(gt_dir)
+        d.mkdir(parents=True, exist_ok=True)
+
+        def cell(items: Sequence[Any]) -> np.ndarray:
+            out = np.empty((len(items), 1), dtype=object)
+            for i, it in enumerate(items):
+                out[i, 0] = it
+            return out
+
+        base = {
+            "event_list": cell([np.array([e]) for e in self.events]),
+            "file_list": cell([cell([np.array([f]) for f in fl]) for fl in self.files]),
+            "face_bbx_list": cell([cell([np.asarray(b, dtype=np.int32).reshape(-1, 4) for b in bl]) for bl in self.boxes]),
+        }
+        savemat(str(d / GT_FILES["all"]), base)
+        for s in SETTINGS:
+            gl = cell([cell([(np.asarray(k, dtype=np.float64) + 1).reshape(-1, 1) for k in kl]) for kl in self.keep[s]])
+            savemat(str(d / GT_FILES[s]), {**base, "gt_list": gl})
+        return d
+
+    def kept_counts(self) -> dict[str, int]:
+        """Number of faces that count per setting (official files: easy 7211, medium 13319, hard 31958)."""
+        return {s: int(sum(len(k) for ev in self.keep[s] for k in ev)) for s in SETTINGS}
+
+    @property
+    def image_count(self) -> int:
+        return sum(len(f) for f in self.files)
+
+    def subset(self, events: Iterable[str]) -> "WiderGroundTruth":
+        """Only the named events (for quick runs; AP is then over those events only)."""
+        want = set(events)
+        unknown = want - set(self.events)
+        if unknown:
+            raise GroundTruthError(f"unknown event(s): {', '.join(sorted(unknown))}")
+        idx = [i for i, e in enumerate(self.events) if e in want]
+        return WiderGroundTruth(
+            [self.events[i] for i in idx],
+            [self.files[i] for i in idx],
+            [self.boxes[i] for i in idx],
+            {s: [self.keep[s][i] for i in idx] for s in SETTINGS},
+        )
+
+    def items(self) -> Iterator[tuple[int, int, str, str]]:
+        """``(event index, image index, event, name)`` for every image."""
+        for i, ev in enumerate(self.events):
+            for j, name in enumerate(self.files[i]):
+                yield i, j, ev, name
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def prediction_path(pred_dir: str | os.PathLike, event: str, name: str) -> Path:
+    """Where an image's submission file lives: ``PRED_DIR/EVENT/NAME.txt``."""
+    return Path(pred_dir) / event / f"{name}.txt"
+
+
+def write_prediction(pred_dir: str | os.PathLike, event: str, name: str, rows: np.ndarray) -> Path:
+    """Write one image's ``x y w h score`` rows in the official submission format (atomically)."""
+    p = prediction_path(pred_dir, event, name)
+    write_text_atomic(p, format_block(name, rows))
+    return p
+
+
+def read_prediction(path: str | os.PathLike) -> np.ndarray:
+    """One submission file -> ``(N, 5)`` rows ``x y w h score`` in file order."""
+    blocks = read_blocks(path, columns=5)
+    if not blocks:
+        raise FormatError(f"{path}: empty prediction file (expected the image name, a count and x y w h score lines)")
+    return blocks[0][1]
+
+
+@dataclass
+class Predictions:
+    """Per image ``(N, 5)`` rows ``x y w h score``, indexed like the ground truth; ``missing``: images without a file."""
+
+    rows: list[list[np.ndarray]]
+    missing: list[str] = field(default_factory=list)
+
+
+def read_predictions(pred_dir: str | os.PathLike, gt: WiderGroundTruth) -> Predictions:
+    """Read ``PRED_DIR/EVENT/NAME.txt`` for every ground-truth image; a missing file counts as no prediction."""
+    d = Path(pred_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: prediction folder not found")
+    rows: list[list[np.ndarray]] = [[np.zeros((0, 5)) for _ in f] for f in gt.files]
+    missing = []
+    for i, j, ev, name in gt.items():
+        p = prediction_path(d, ev, name)
+        if p.is_file():
+            rows[i][j] = read_prediction(p)
+        else:
+            missing.append(f"{ev}/{name}")
+    return Predictions(rows, missing)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def sort_by_score(rows: np.ndarray) -> np.ndarray:
+    """Rows ordered by score, highest first; equal scores keep file order (as MATLAB's stable sort)."""
+    return rows[np.argsort(-rows[:, 4], kind="stable")]
+
+
+def normalise_scores(rows: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """``(s - min) / (max - min)`` over all predictions of all images (``norm_score.m``).
+
+    As in the official code the running maximum starts at the smallest
+    positive float32 and the minimum at the largest float32.
+    """
+    lo, hi = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+    for ev in rows:
+        for r in ev:
+            if len(r):
+                lo, hi = min(lo, float(r[:, 4].min())), max(hi, float(r[:, 4].max()))
+    span = hi - lo
+    out = []
+    for ev in rows:
+        ev_out = []
+        for r in ev:
+            r = r.copy()
+            if len(r):
+                r[:, 4] = (r[:, 4] - lo) / span if span > 0 else 1.0
+            ev_out.append(r)
+        out.append(ev_out)
+    return out
+
+
+def wider_iou(pred_xywh: np.ndarray, gt_xywh: np.ndarray) -> np.ndarray:
+    """IoU ``(len(pred), len(gt))`` as the official ``boxoverlap``: a box ``x y w h`` spans ``w + 1`` pixels."""
+    def corners(b: np.ndarray) -> np.ndarray:
+        b = np.asarray(b, dtype=np.float64)[:, :4]
+        return np.column_stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] + 1, b[:, 1] + b[:, 3] + 1])
+
+    return B.box_iou(corners(pred_xywh), corners(gt_xywh))
+
+
+def image_eval(
+    pred: np.ndarray, gt: np.ndarray, keep: np.ndarray, iou_threshold: float = IOU_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match one image's score-sorted predictions to its faces (``image_evaluation`` of ``evaluation.m``).
+
+    ``keep``: boolean per face (False = ignored). Returns ``pred_recall``
+    (kept faces found by predictions ``0..h``) and ``proposal`` (False where the
+    prediction matched an ignored face and drops out).
+    """
+    overlaps = wider_iou(pred, gt)
+    state = np.zeros(len(gt), dtype=np.int8)  # 0 not found, 1 found, -1 ignored and hit
+    proposal = np.ones(len(pred), dtype=bool)
+    pred_recall = np.zeros(len(pred), dtype=np.int64)
+    found = 0
+    best = overlaps.argmax(axis=1)  # first maximum, as MATLAB's max
+    best_ov = overlaps[np.arange(len(pred)), best]
+    for h in range(len(pred)):
+        if best_ov[h] >= iou_threshold:
+            j = best[h]
+            if not keep[j]:
+                state[j] = -1
+                proposal[h] = False
+            elif state[j] == 0:
+                state[j] = 1
+                found += 1
+        pred_recall[h] = found
+    return pred_recall, proposal
+
+
+def thresholds(thresh_num: int = THRESH_NUM) -> np.ndarray:
+    """``1 - k / thresh_num`` for ``k = 1..thresh_num``, computed as the official code does."""
+    return 1 - np.arange(1, thresh_num + 1) / thresh_num
+
+
+def image_pr_info(scores: np.ndarray, proposal: np.ndarray, pred_recall: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    """``(T, 2)``: per threshold, proposals and recalled faces among the predictions scoring >= it."""
+    n_above = (scores[None, :] >= thr[:, None]).sum(axis=1)  # scores are sorted, so this is "last index + 1"
+    out = np.zeros((len(thr), 2))
+    has = n_above > 0
+    cum_prop = np.cumsum(proposal)
+    out[has, 0] = cum_prop[n_above[has] - 1]
+    out[has, 1] = pred_recall[n_above[has] - 1]
+    return out
+
+
+def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision envelope (``VOCap.m``); NaN precisions are skipped as MATLAB's ``max`` does."""
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = np.fmax(mpre[i], mpre[i + 1])
+    i = np.nonzero(mrec[1:] != mrec[:-1])[0] + 1
+    return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
+
+
+@dataclass
+class SettingResult:
+    """One setting's outcome: AP, the PR curve at the 1000 thresholds and the face count."""
+
+    ap: float
+    precision: np.ndarray
+    recall: np.ndarray
+    faces: int
+
+
+def evaluate(
+    preds: Predictions | list[list[np.ndarray]],
+    gt: WiderGroundTruth,
+    iou_threshold: float = IOU_THRESHOLD,
+    thresh_num: int = THRESH_NUM,
+) -> dict[str, SettingResult]:
+    """AP and PR curve for easy, medium and hard, exactly as the official evaluation."""
+    rows = preds.rows if isinstance(preds, Predictions) else preds
+    if len(rows) != len(gt.events) or any(len(r) != len(f) for r, f in zip(rows, gt.files)):
+        raise ValueError("predictions are not indexed like the ground truth (use read_predictions)")
+    rows = normalise_scores([[sort_by_score(np.asarray(r, dtype=np.float64).reshape(-1, 5)) for r in ev] for ev in rows])
+    thr = thresholds(thresh_num)
+    out = {}
+    for s in SETTINGS:
+        pr = np.zeros((thresh_num, 2))
+        faces = 0
+        for i, j, _, _ in gt.items():
+            keep_idx = gt.keep[s][i][j]
+            faces += len(keep_idx)
+            g, p = gt.boxes[i][j], rows[i][j]
+            if len(g) == 0 or len(p) == 0:
+                continue
+            keep = np.zeros(len(g), dtype=bool)
+            keep[keep_idx] = True
+            pred_recall, proposal = image_eval(p, g, keep, iou_threshold)
+            pr += image_pr_info(p[:, 4], proposal, pred_recall, thr)
+        if faces == 0:
+            raise GroundTruthError(f"setting {s}: no face counts, AP undefined")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = pr[:, 1] / pr[:, 0]
+        recall = pr[:, 1] / faces
+        out[s] = SettingResult(voc_ap(recall, precision), precision, recall, faces)
+    return out
+
+
+# --------------------------------------------------------------------------- running a detector
+
+
+def list_event_images(images_dir: str | os.PathLike) -> list[tuple[str, Path]]:
+    """``(event, image path)`` for every image in ``IMAGES/EVENT/``, sorted."""
+    d = Path(images_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: image folder not found (expected WIDER_val/images with one folder per event)")
+    out = []
+    for ev in sorted(p for p in d.iterdir() if p.is_dir()):
+        out.extend((ev.name, f) for f in sorted(ev.iterdir()) if f.is_file() and is_image_path(f))
+    if not out:
+        raise FileNotFoundError(f"{d}: no images found in event subfolders")
+    return out
+
+
+@dataclass
+class RunStats:
+    """What a detection pass did: images done now, skipped (already done), failed, and time spent."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def detect_images(
+    detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    images: Sequence[tuple[str, Path]],
+    pred_dir: str | os.PathLike,
+    *,
+    times_file: str | os.PathLike | None = None,
+    errors_file: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> RunStats:
+    """Run ``detect(rgb) -> (boxes x1y1x2y2, scores)`` on each image and write its submission file.
+
+    Resumable: an image whose file exists is skipped (files appear atomically,
+    so a killed run leaves none half-written). An unreadable image is
+    reported, listed in ``errors_file`` and skipped. Per-image seconds are
+    appended to ``times_file`` so that the total survives restarts.
+    """
+    from tqdm import tqdm
+
+    stats = RunStats(total=len(images))
+    todo = [(ev, p) for ev, p in images if not prediction_path(pred_dir, ev, p.stem).is_file()]
+    stats.skipped = len(images) - len(todo)
+    t_start = time.perf_counter()
+    Path(pred_dir).mkdir(parents=True, exist_ok=True)
+    for f in (times_file, errors_file):
+        if f:
+            Path(f).parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(images), initial=stats.skipped, disable=not progress, unit="img", desc="detect", dynamic_ncols=True)
+    tf = open(times_file, "a", encoding="utf-8") if times_file else None
+    try:
+        for ev, path in todo:
+            t0 = time.perf_counter()
+            try:
+                rgb = load_image(path)
+            except ImageError as e:
+                stats.failed.append(str(e))
+                bar.write(f"skipped: {e}")
+                if errors_file:
+                    with open(errors_file, "a", encoding="utf-8") as ef:
+                        ef.write(f"{e}\n")
+                bar.update(1)
+                continue
+            boxes, scores = detect(rgb)
+            write_prediction(pred_dir, ev, path.stem, detections_xywhs(boxes, scores))
+            dt = time.perf_counter() - t0
+            if tf:
+                tf.write(f"{ev}/{path.stem}\t{dt:.4f}\t{rgb.shape[1]}x{rgb.shape[0]}\n")
+                tf.flush()
+            stats.done += 1
+            bar.update(1)
+    finally:
+        bar.close()
+        if tf:
+            tf.close()
+    stats.seconds = time.perf_counter() - t_start
+    return stats
+
+
+def total_time(times_file: str | os.PathLike) -> tuple[int, float]:
+    """``(images, seconds)`` summed over a times file (the last entry per image wins)."""
+    p = Path(times_file)
+    if not p.is_file():
+        return 0, 0.0
+    per: dict[str, float] = {}
+    for line in p.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            try:
+                per[parts[0]] = float(parts[1])
+            except ValueError:
+                continue
+    return len(per), float(sum(per.values()))
+
+
+def results_to_dict(results: dict[str, SettingResult], decimals: int = 5) -> dict[str, Any]:
+    """JSON-ready AP, face counts and PR curves (NaN precision written as null)."""
+    def clean(a: np.ndarray) -> list[float | None]:
+        return [None if not np.isfinite(v) else round(float(v), decimals) for v in a]
+
+    return {
+        "ap": {s: round(r.ap, 6) for s, r in results.items()},
+        "faces": {s: r.faces for s, r in results.items()},
+        "curves": {s: {"precision": clean(r.precision), "recall": clean(r.recall)} for s, r in results.items()},
+    }
