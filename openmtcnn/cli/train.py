@@ -1,0 +1,58 @@
+"""`openmtcnn train pnet|rnet|onet|all`: samples, training and ONNX export, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIGS = Path("configs")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train the MTCNN nets (needs the train extra)",
+        description="Generate samples, train and export one stage, or all three in order. A killed run "
+        "resumes where it stopped when started again with the same arguments.",
+    )
+    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all"])
+    p.add_argument("--config", default=None,
+                   help="stage config YAML (default: configs/STAGE.yaml); for 'all', a folder holding pnet/rnet/onet.yaml")
+    p.add_argument("--data", required=True, help="data folder; config paths are relative to it")
+    p.add_argument("--runs", default="runs", help="work folder for samples and checkpoints (default: runs)")
+    p.add_argument("--out", default=None,
+                   help="where the finished weight set goes (default: the bundled openmtcnn/weights/default)")
+    p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
+    p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
+    p.set_defaults(func=run)
+
+
+def _config_path(arg: str | None, stage: str, many: bool) -> Path:
+    if arg is None:
+        return DEFAULT_CONFIGS / f"{stage}.yaml"
+    p = Path(arg)
+    return p / f"{stage}.yaml" if (many or p.is_dir()) else p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.config import ConfigError, load_config
+    from ..train.pipeline import export_weights, run_stage
+    from ..weights import BUNDLED_DIR, DEFAULT_NAME
+
+    stages = ["pnet", "rnet", "onet"] if args.stage == "all" else [args.stage]
+    if not Path(args.data).is_dir():
+        print(f"--data {args.data}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        cfgs = [(load_config(_config_path(args.config, s, args.stage == "all"), s), str(_config_path(args.config, s, args.stage == "all"))) for s in stages]
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    command = "openmtcnn " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("openmtcnn") else " ".join(["openmtcnn", *sys.argv[1:]])
+    for cfg, path in cfgs:
+        run_stage(cfg, args.data, args.runs, fresh=args.fresh, config_path=path, command=command)
+    evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+    export_weights(args.runs, args.out or BUNDLED_DIR / DEFAULT_NAME, evaluation)
+    return 0

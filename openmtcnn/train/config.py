@@ -1,0 +1,162 @@
+"""Per-stage training configuration, read from YAML (configs/pnet.yaml etc.).
+
+Every number that shapes the samples or the training lives in the config
+file; the dataclass defaults only fill keys a file leaves out. Unknown keys
+are errors, so a typo cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLE_TYPES = ("neg", "pos", "part", "landmark")
+STAGE_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or value; the message names it."""
+
+
+@dataclass
+class DataConfig:
+    """Where the data lies, relative to the ``--data`` folder (or absolute)."""
+
+    wider_images: str = "widerface/WIDER_train/images"
+    wider_gt: str = "widerface/wider_face_split/wider_face_train_bbx_gt.txt"
+    landmark_list: str = "landmarks/trainImageList.txt"
+    landmark_root: str = "landmarks"
+
+
+@dataclass
+class DetectionSamples:
+    """R-Net / O-Net: candidates from the previous stages (the cascade) labelled by IoU with ground truth."""
+
+    min_face_size: float = 20.0
+    scale_factor: float = 0.709
+    thresholds: list[float] = field(default_factory=lambda: [0.6, 0.7, 0.7])
+    max_candidates: int = 300  # per image and stage, highest scores first
+    max_neg_per_image: int = 60  # hard negatives kept per image (random subset)
+
+
+@dataclass
+class SampleConfig:
+    """How many crops of each kind, and the rules that make them."""
+
+    val_fraction: float = 0.05  # images (and landmark faces) held out for validation
+    max_images: int = 0  # 0: every WIDER image found
+    max_landmark_faces: int = 0  # 0: every landmark face found
+    flush_every: int = 200  # work items between shard writes (the resume granularity)
+    workers: int = 2
+    min_face: float = 12.0  # ground-truth faces smaller than this give no positives / parts
+    random_neg_per_image: int = 40  # random negatives (IoU < neg_iou with every face)
+    near_neg_per_face: int = 4  # negatives drawn close to each face
+    jitter_per_face: int = 12  # jittered crops per face, kept as pos / part by IoU
+    jitter_shift: float = 0.2  # centre shift, fraction of face size
+    jitter_scale: list[float] = field(default_factory=lambda: [0.8, 1.25])  # crop side / face side
+    neg_iou: float = 0.3
+    part_iou: float = 0.4
+    pos_iou: float = 0.65
+    landmark_per_face: int = 4  # jittered crops per landmark face (kept with IoU >= pos_iou)
+    landmark_flip: float = 0.5  # probability of a mirrored copy (left/right points swapped)
+    landmark_rotate: float = 0.5  # probability of a rotated copy
+    landmark_max_angle: float = 15.0  # degrees
+    max_per_type: dict[str, int] = field(default_factory=dict)  # caps on training samples per type
+    detections: DetectionSamples | None = None  # R-Net / O-Net only
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, mixing, mining and augmentation."""
+
+    batch_size: int = 512
+    mix: dict[str, float] = field(default_factory=lambda: {"neg": 3, "pos": 1, "part": 1, "landmark": 2})
+    task_weights: dict[str, float] = field(default_factory=lambda: {"det": 1.0, "box": 0.5, "landmark": 0.5})
+    ohem_keep: float = 0.7  # fraction of classification losses kept per mini-batch
+    lr: float = 0.001
+    weight_decay: float = 0.0
+    epochs: int = 10
+    steps_per_epoch: int = 500
+    lr_decay_epochs: list[int] = field(default_factory=list)  # epochs after which lr is divided by 10
+    max_minutes: float = 0.0  # stop after the epoch that crosses this (0: no limit)
+    checkpoint_seconds: float = 120.0
+    flip: float = 0.5  # probability of a horizontal flip (labels mirrored)
+    color_jitter: float = 0.2  # brightness / contrast / saturation amplitude
+    threads: int = 2
+    val_max_per_type: int = 0  # score at most this many held-out samples per type each epoch (0: all)
+
+
+@dataclass
+class StageConfig:
+    """Everything one stage needs: which net, which data, which samples, how to train."""
+
+    stage: str
+    variant: str = "mtcnn"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    samples: SampleConfig = field(default_factory=SampleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def size(self) -> int:
+        return STAGE_SIZES[self.stage]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: Any, where: str):
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+    kwargs = {}
+    for k, v in values.items():
+        sub = {"data": DataConfig, "samples": SampleConfig, "train": TrainConfig, "detections": DetectionSamples}
+        kwargs[k] = _build(sub[k], v, f"{where}.{k}") if k in sub and v is not None else v
+    return cls(**kwargs)
+
+
+def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
+    """Check the values that would otherwise fail late, deep inside a run."""
+    if cfg.stage not in STAGE_SIZES:
+        raise ConfigError(f"{where}: stage must be one of {', '.join(STAGE_SIZES)}, got {cfg.stage!r}")
+    for name, d in (("train.mix", cfg.train.mix), ("samples.max_per_type", cfg.samples.max_per_type)):
+        bad = set(d) - set(SAMPLE_TYPES)
+        if bad:
+            raise ConfigError(f"{where}: {name} has unknown sample type(s) {sorted(bad)}; known: {SAMPLE_TYPES}")
+    if not set(cfg.train.task_weights) <= {"det", "box", "landmark"}:
+        raise ConfigError(f"{where}: train.task_weights keys must be det, box, landmark")
+    if not 0 < cfg.train.ohem_keep <= 1:
+        raise ConfigError(f"{where}: train.ohem_keep must be in (0, 1], got {cfg.train.ohem_keep}")
+    if cfg.stage != "pnet" and cfg.samples.detections is None:
+        raise ConfigError(f"{where}: {cfg.stage} needs samples.detections (candidates from the previous stages)")
+    s = cfg.samples
+    if not s.neg_iou <= s.part_iou <= s.pos_iou:
+        raise ConfigError(f"{where}: need neg_iou <= part_iou <= pos_iou")
+    return cfg
+
+
+def load_config(path: str | Path, stage: str | None = None) -> StageConfig:
+    """Read a stage config file; ``stage`` (if given) must match the file's ``stage``."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    if not isinstance(raw, dict) or "stage" not in raw:
+        raise ConfigError(f"{path}: expected a mapping with a 'stage' key")
+    cfg = validate(_build(StageConfig, raw, str(path)), str(path))
+    if stage is not None and cfg.stage != stage:
+        raise ConfigError(f"{path}: is a {cfg.stage} config, but {stage} was asked for")
+    return cfg

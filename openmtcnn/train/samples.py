@@ -1,0 +1,433 @@
+"""Training-sample generation for one stage, stored as sharded uint8 ``.npy`` arrays, resumable.
+
+Work items are WIDER images and landmark faces, in a fixed seeded order; item
+``i`` draws its crops from its own generator ``(seed, i)``, so a run that was
+killed and resumed writes exactly what an uninterrupted run would have.
+Every ``flush_every`` items the buffers go to disk as one shard per
+(split, type) and ``progress.json`` records how far the run got.
+
+Layout of a sample folder::
+
+    progress.json                       # items done, counts, data found/missing, config fingerprint
+    {train,val}/{neg,pos,part,landmark}/NNNNN_img.npy   # (n, S, S, 3) uint8 RGB crops
+    {train,val}/{neg,pos,part,landmark}/NNNNN_lab.npy   # (n, 14) float32: 4 box offsets, 10 landmark offsets
+
+Labels follow inference: box offsets are what :func:`openmtcnn.ops.boxes.calibrate`
+needs to turn the (integer) crop box into the face box; landmarks are what
+:func:`openmtcnn.detect.cascade.landmarks_from_offsets` turns back into points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..config import DetectConfig
+from ..detect.cascade import landmark_offsets, stage_pnet, stage_rnet
+from ..ops import boxes as B
+from ..ops.crops import crop_boxes
+from .annotations import LandmarkFace, WiderImage, existing, read_landmark_list, read_wider_gt
+from .config import SAMPLE_TYPES, SampleConfig, StageConfig
+
+SPLITS = ("train", "val")
+LABEL_DIM = 14
+FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
+
+
+# ----------------------------------------------------------------------------- crop boxes
+
+
+def _squares(cx: np.ndarray, cy: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Integer square boxes of the given centres and sides (as the crops will be cut)."""
+    return B.integer_boxes(np.column_stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]))
+
+
+def _inside(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+
+
+def random_negatives(rng: np.random.Generator, w: int, h: int, gt: np.ndarray, n: int, s: SampleConfig, min_side: int) -> np.ndarray:
+    """Up to ``n`` random squares anywhere in the image with IoU < ``neg_iou`` against every face."""
+    hi = min(w, h) / 2
+    if n <= 0 or hi <= min_side:
+        return np.zeros((0, 4), np.int64)
+    m = 2 * n
+    side = rng.uniform(min_side, hi, m)
+    x1 = rng.uniform(0, 1, m) * (w - side)
+    y1 = rng.uniform(0, 1, m) * (h - side)
+    boxes = B.integer_boxes(np.column_stack([x1, y1, x1 + side, y1 + side]))
+    boxes = boxes[_inside(boxes, w, h)]
+    if len(gt):
+        boxes = boxes[B.box_iou(boxes, gt).max(1) < s.neg_iou]
+    return boxes[:n]
+
+
+def near_negatives(rng: np.random.Generator, face: np.ndarray, w: int, h: int, gt: np.ndarray, n: int, s: SampleConfig, min_side: int) -> np.ndarray:
+    """Up to ``n`` squares overlapping or next to ``face`` with IoU < ``neg_iou`` against every face."""
+    if n <= 0:
+        return np.zeros((0, 4), np.int64)
+    fs = max(face[2] - face[0], face[3] - face[1])
+    m = 3 * n
+    side = np.maximum(rng.uniform(0.6 * fs, 1.6 * fs, m), min_side)
+    x1 = face[0] + rng.uniform(-1, 1, m) * side
+    y1 = face[1] + rng.uniform(-1, 1, m) * side
+    boxes = B.integer_boxes(np.column_stack([x1, y1, x1 + side, y1 + side]))
+    boxes = boxes[_inside(boxes, w, h)]
+    if len(gt):
+        boxes = boxes[B.box_iou(boxes, gt).max(1) < s.neg_iou]
+    return boxes[:n]
+
+
+def jittered(rng: np.random.Generator, face: np.ndarray, n: int, s: SampleConfig) -> np.ndarray:
+    """``n`` squares around ``face``: centre shifted by up to ``jitter_shift`` of its size, side scaled."""
+    fw, fh = face[2] - face[0], face[3] - face[1]
+    lo, hi = s.jitter_scale
+    side = rng.uniform(lo * min(fw, fh), hi * max(fw, fh), n)
+    cx = face[0] + fw / 2 + rng.uniform(-s.jitter_shift, s.jitter_shift, n) * fw
+    cy = face[1] + fh / 2 + rng.uniform(-s.jitter_shift, s.jitter_shift, n) * fh
+    return _squares(cx, cy, side)
+
+
+def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: SampleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Type of each crop by its best IoU with the faces: 0 neg, 1 pos, 2 part, -1 dropped; and box targets.
+
+    A crop whose best face is not ``usable`` (flagged invalid, too small) is
+    dropped unless it is a clear negative, so unusable faces never become negatives.
+    """
+    kind = np.full(len(boxes), -1, np.int64)
+    targets = np.zeros((len(boxes), 4))
+    if len(boxes) == 0:
+        return kind, targets
+    if len(gt) == 0:
+        kind[:] = 0
+        return kind, targets
+    iou = B.box_iou(boxes, gt)
+    best = iou.argmax(1)
+    top = iou[np.arange(len(boxes)), best]
+    ok = usable[best]
+    kind[top < s.neg_iou] = 0
+    kind[(top >= s.pos_iou) & ok] = 1
+    kind[(top >= s.part_iou) & (top < s.pos_iou) & ok] = 2
+    targets = B.regression_targets(boxes, gt[best])
+    return kind, targets
+
+
+# ----------------------------------------------------------------------------- the work of one item
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Read an image as RGB uint8, raising ``ValueError`` naming the file if it is unreadable."""
+    im = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if im is None or im.size == 0:
+        raise ValueError(f"{path}: unreadable or corrupt image")
+    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+
+
+class StageBackend:
+    """The ONNX nets of the stages trained so far (a partial weight set), for the cascade functions."""
+
+    def __init__(self, onnx_paths: dict[str, str | Path], threads: int = 1):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.sessions = {}
+        self.input_sizes = {}
+        for stage, p in onnx_paths.items():
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"{p}: the trained {stage} (ONNX) is missing; train {stage} first")
+            self.sessions[stage] = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+            shape = self.sessions[stage].get_inputs()[0].shape
+            self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
+
+    def run(self, stage: str, batch: np.ndarray):
+        return tuple(self.sessions[stage].run(None, {"image": batch}))
+
+
+_W: dict = {}  # per-process worker state (set by _init_worker)
+
+
+def _init_worker(cfg: StageConfig, wider_root: str, lmk_root: str, prev: dict[str, str]) -> None:
+    cv2.setNumThreads(1)
+    _W.update(cfg=cfg, wider_root=Path(wider_root), lmk_root=Path(lmk_root))
+    _W["backend"] = StageBackend(prev) if prev else None
+
+
+def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage, cfg: StageConfig, backend=None) -> dict[str, tuple]:
+    """Crops of one WIDER image by type: random / near-face negatives, jittered pos / part, and for
+    R-Net / O-Net the previous stages' detections labelled by IoU (their false positives = hard negatives)."""
+    s, size = cfg.samples, cfg.size
+    h, w = image.shape[:2]
+    gt = item.boxes
+    valid = item.valid_mask()
+    fsize = np.minimum(gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]) if len(gt) else np.zeros(0)
+    usable = valid & (fsize >= s.min_face)
+    min_side = 12  # crops are never smaller than P-Net's window
+    boxes = [random_negatives(rng, w, h, gt, s.random_neg_per_image, s, min_side)]
+    for f in np.flatnonzero(usable):
+        boxes.append(near_negatives(rng, gt[f], w, h, gt, s.near_neg_per_face, s, min_side))
+        j = jittered(rng, gt[f], s.jitter_per_face, s)
+        boxes.append(j[_inside(j, w, h)])
+    if s.detections is not None and backend is not None:
+        d = s.detections
+        dcfg = DetectConfig(
+            min_face_size=d.min_face_size,
+            scale_factor=d.scale_factor,
+            thresholds=tuple(d.thresholds),
+            max_candidates=d.max_candidates,
+        )
+        cand = stage_pnet(image, backend, dcfg)
+        if cfg.stage == "onet":
+            cand = stage_rnet(image, cand, backend, dcfg)
+        det = B.integer_boxes(cand[:, :4]) if len(cand) else np.zeros((0, 4), np.int64)
+        kind, _ = label_by_iou(det, gt, usable, s)
+        negs = np.flatnonzero(kind == 0)
+        if len(negs) > d.max_neg_per_image:
+            negs = rng.choice(negs, d.max_neg_per_image, replace=False)
+        keep = np.sort(np.concatenate([negs, np.flatnonzero(kind > 0)]))
+        boxes.append(det[keep])
+    allb = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64)
+    kind, targets = label_by_iou(allb, gt, usable, s)
+    out = {}
+    for t, k in (("neg", 0), ("pos", 1), ("part", 2)):
+        sel = kind == k
+        if sel.any():
+            lab = np.zeros((int(sel.sum()), LABEL_DIM), np.float32)
+            if k:
+                lab[:, :4] = targets[sel]
+            out[t] = (crop_boxes(image, allb[sel], size), lab)
+    return out
+
+
+def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: LandmarkFace, cfg: StageConfig) -> dict[str, tuple]:
+    """Jittered crops of one landmark face (some mirrored, some rotated), landmark targets relative to each crop."""
+    s, size = cfg.samples, cfg.size
+    h, w = image.shape[:2]
+    crops, labs = [], []
+    for _ in range(s.landmark_per_face):
+        img, box, pts = image, face.box.copy(), face.points.copy()
+        if rng.random() < s.landmark_flip:
+            img = img[:, ::-1]
+            box = np.array([w - box[2], box[1], w - box[0], box[3]])
+            pts = np.column_stack([w - pts[:, 0], pts[:, 1]])[FLIP_POINTS]
+        if rng.random() < s.landmark_rotate:
+            angle = rng.uniform(-s.landmark_max_angle, s.landmark_max_angle)
+            c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            m = cv2.getRotationMatrix2D(c, angle, 1.0)
+            img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            pts = np.column_stack([pts, np.ones(5)]) @ m.T
+        cb = jittered(rng, box, 1, s)
+        if B.box_iou(cb, box[None])[0, 0] < s.pos_iou:
+            continue
+        off = landmark_offsets(cb, pts[None])[0]
+        if off.min() < 0 or off.max() > 1:
+            continue
+        lab = np.zeros(LABEL_DIM, np.float32)
+        lab[:4] = B.regression_targets(cb, box[None])[0]
+        lab[4:] = off
+        crops.append(crop_boxes(np.ascontiguousarray(img), cb, size)[0])
+        labs.append(lab)
+    if not crops:
+        return {}
+    return {"landmark": (np.stack(crops), np.stack(labs))}
+
+
+def _process(args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None]:
+    """Worker entry: (index, kind, item) -> (index, is_val, samples by type, error or None)."""
+    i, kind, item = args
+    cfg: StageConfig = _W["cfg"]
+    rng = np.random.default_rng([cfg.seed, i])
+    is_val = bool(rng.random() < cfg.samples.val_fraction)
+    try:
+        if kind == "wider":
+            image = read_rgb(_W["wider_root"] / item.path)
+            return i, is_val, wider_samples(rng, image, item, cfg, _W["backend"]), None
+        image = read_rgb(_W["lmk_root"] / item.path)
+        return i, is_val, landmark_samples(rng, image, item, cfg), None
+    except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
+        return i, is_val, {}, f"{item.path}: {e}"
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+class SampleStore:
+    """One stage's sample folder: shards per (split, type) and ``progress.json``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.progress_path = self.root / "progress.json"
+
+    def load_progress(self) -> dict | None:
+        return json.loads(self.progress_path.read_text()) if self.progress_path.exists() else None
+
+    def save_progress(self, progress: dict) -> None:
+        tmp = self.progress_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(progress, indent=1))
+        os.replace(tmp, self.progress_path)
+
+    def write_shard(self, split: str, kind: str, index: int, images: np.ndarray, labels: np.ndarray) -> None:
+        d = self.root / split / kind
+        d.mkdir(parents=True, exist_ok=True)
+        for suffix, arr in (("img", images), ("lab", labels)):
+            tmp = d / f"{index:05d}_{suffix}.tmp.npy"
+            np.save(tmp, arr)
+            os.replace(tmp, d / f"{index:05d}_{suffix}.npy")
+
+    def drop_shards_after(self, shards: int) -> None:
+        """Remove shards written after the last recorded progress (a run killed mid-flush)."""
+        for f in self.root.glob("*/*/*.npy"):
+            if int(f.name[:5]) >= shards:
+                f.unlink()
+
+    def shard_files(self, split: str, kind: str) -> list[tuple[Path, Path]]:
+        d = self.root / split / kind
+        imgs = sorted(d.glob("[0-9]*_img.npy"))
+        return [(p, p.with_name(p.name.replace("_img", "_lab"))) for p in imgs]
+
+    def load(self, split: str, kind: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """All samples of one (split, type) in memory: ``(n, S, S, 3)`` uint8, ``(n, 14)`` float32."""
+        pairs = self.shard_files(split, kind)
+        if not pairs:
+            return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, LABEL_DIM), np.float32)
+        return np.concatenate([np.load(p) for p, _ in pairs]), np.concatenate([np.load(q) for _, q in pairs])
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
+    """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes."""
+    h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, asdict(cfg.samples), asdict(cfg.data)], sort_keys=True).encode())
+    for stage in sorted(prev):
+        h.update(Path(prev[stage]).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _resolve(data_root: Path, p: str) -> Path:
+    q = Path(p)
+    return q if q.is_absolute() else data_root / q
+
+
+def work_items(cfg: StageConfig, data_root: Path) -> tuple[list[tuple[str, object]], dict]:
+    """The ordered work list (WIDER images, then landmark faces) and what was found / missing."""
+    d = cfg.data
+    wider_root = _resolve(data_root, d.wider_images)
+    wider = existing(read_wider_gt(_resolve(data_root, d.wider_gt)), wider_root)
+    lmk = existing(read_landmark_list(_resolve(data_root, d.landmark_list)), _resolve(data_root, d.landmark_root))
+    rng = np.random.default_rng(cfg.seed)
+    wi = [wider.items[k] for k in rng.permutation(len(wider.items))]
+    li = [lmk.items[k] for k in rng.permutation(len(lmk.items))]
+    if cfg.samples.max_images:
+        wi = wi[: cfg.samples.max_images]
+    if cfg.samples.max_landmark_faces:
+        li = li[: cfg.samples.max_landmark_faces]
+    faces = sum(int(x.valid_mask().sum()) for x in wi)
+    info = {
+        "wider_images_found": len(wider.items),
+        "wider_images_missing": len(wider.missing),
+        "wider_images_used": len(wi),
+        "wider_faces_used": faces,
+        "landmark_faces_found": len(lmk.items),
+        "landmark_faces_missing": len(lmk.missing),
+        "landmark_faces_used": len(li),
+        "wider_root": str(wider_root),
+    }
+    return [("wider", x) for x in wi] + [("lmk", x) for x in li], info
+
+
+def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev: dict[str, str] | None = None, log=print) -> dict:
+    """Make (or finish making) the samples of one stage; returns the final ``progress.json`` contents.
+
+    ``prev``: ONNX paths of the trained previous stages (R-Net: ``{"pnet": ...}``,
+    O-Net: ``{"pnet": ..., "rnet": ...}``).
+    """
+    from tqdm import tqdm
+
+    prev = dict(prev or {})
+    data_root = Path(data_root)
+    store = SampleStore(out_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    items, info = work_items(cfg, data_root)
+    fp = fingerprint(cfg, prev)
+    progress = store.load_progress()
+    if progress is not None and progress.get("fingerprint") != fp:
+        raise RuntimeError(
+            f"{store.root} holds samples made with other settings or other previous nets "
+            f"(fingerprint {progress.get('fingerprint')} != {fp}); remove it or pass --fresh"
+        )
+    if progress is None:
+        progress = {"fingerprint": fp, "stage": cfg.stage, "done": 0, "shards": 0, "errors": [], "seconds": 0.0,
+                    "counts": {sp: {t: 0 for t in SAMPLE_TYPES} for sp in SPLITS}, "data": info}
+    if progress.get("complete"):
+        log(f"[{cfg.stage}] samples already complete in {store.root}")
+        return progress
+    store.drop_shards_after(progress["shards"])
+    log(f"[{cfg.stage}] {info['wider_images_used']} WIDER images ({info['wider_images_missing']} listed but missing), "
+        f"{info['landmark_faces_used']} landmark faces; resuming at item {progress['done']}/{len(items)}")
+    caps = cfg.samples.max_per_type
+    counts = progress["counts"]
+    wider_root = _resolve(data_root, cfg.data.wider_images)
+    lmk_root = _resolve(data_root, cfg.data.landmark_root)
+    buf: dict[tuple[str, str], list] = {}
+    t0 = time.time()
+    base_seconds = progress["seconds"]
+
+    def flush(done: int) -> None:
+        for (sp, t), parts in buf.items():
+            if parts:
+                store.write_shard(sp, t, progress["shards"], np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        buf.clear()
+        progress["shards"] += 1
+        progress["done"] = done
+        progress["seconds"] = base_seconds + time.time() - t0
+        store.save_progress(progress)
+
+    todo = [(i, k, it) for i, (k, it) in enumerate(items)][progress["done"] :]
+    workers = max(1, cfg.samples.workers)
+    init = (cfg, str(wider_root), str(lmk_root), prev)
+    if workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("fork").Pool(workers, _init_worker, init)
+        results: Iterator = pool.imap(_process, todo, chunksize=4)
+    else:
+        pool = None
+        _init_worker(*init)
+        results = map(_process, todo)
+    bar = tqdm(results, total=len(items), initial=progress["done"], desc=f"samples {cfg.stage}", unit="item", mininterval=5)
+    try:
+        for n, (i, is_val, samples, err) in enumerate(bar, 1):
+            if err:
+                progress["errors"].append(err)
+                log(f"skipped: {err}")
+            sp = "val" if is_val else "train"
+            for t, (imgs, labs) in samples.items():
+                if sp == "train" and t in caps:
+                    room = caps[t] - counts[sp][t]
+                    if room <= 0:
+                        continue
+                    imgs, labs = imgs[:room], labs[:room]
+                buf.setdefault((sp, t), []).append((imgs, labs))
+                counts[sp][t] += len(imgs)
+            if n % cfg.samples.flush_every == 0:
+                flush(i + 1)
+                bar.set_postfix({t: counts["train"][t] for t in SAMPLE_TYPES})
+        flush(len(items))
+    finally:
+        if pool is not None:
+            pool.terminate()
+    progress["complete"] = True
+    store.save_progress(progress)
+    log(f"[{cfg.stage}] samples done in {progress['seconds']:.0f} s: train {counts['train']}, val {counts['val']}, "
+        f"{len(progress['errors'])} unreadable images skipped")
+    return progress

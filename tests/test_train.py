@@ -1,0 +1,183 @@
+"""Unit tests of the training pipeline's pieces: readers, configs, sample geometry, labels, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("yaml")
+
+from test_train_synthetic import make_dataset  # noqa: E402
+
+from openmtcnn.detect.cascade import landmarks_from_offsets  # noqa: E402
+from openmtcnn.ops import boxes as B  # noqa: E402
+from openmtcnn.train import samples as S  # noqa: E402
+from openmtcnn.train.annotations import AnnotationError, existing, read_landmark_list, read_wider_gt  # noqa: E402
+from openmtcnn.train.config import ConfigError, StageConfig, load_config  # noqa: E402
+from openmtcnn.train.trainer import KIND, augment, losses, to_tensor  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("synthetic"), n_images=8, n_landmark=10)
+
+
+def test_wider_reader_formats_and_counts(dataset):
+    items = read_wider_gt(dataset / "widerface/wider_face_split/wider_face_train_bbx_gt.txt")
+    assert items[0].boxes.shape == (0, 4)  # the no-face image's placeholder line is dropped
+    one = items[1]
+    assert one.boxes.shape[1] == 4 and one.flags.shape[1] == 6
+    assert np.all(one.boxes[:, 2] > one.boxes[:, 0])  # x y w h -> x1 y1 x2 y2
+    assert not one.valid_mask()[0]  # flagged invalid
+    found = existing(items, dataset / "widerface/WIDER_train/images")
+    assert found.missing == ["0--Synthetic/absent.jpg"]
+    assert len(found.items) == len(items) - 1
+
+
+def test_wider_reader_reports_bad_line(tmp_path):
+    p = tmp_path / "gt.txt"
+    p.write_text("a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n")
+    with pytest.raises(AnnotationError, match="gt.txt:4"):
+        read_wider_gt(p)
+
+
+def test_landmark_reader(dataset):
+    faces = read_landmark_list(dataset / "landmarks/trainImageList.txt")
+    f = faces[0]
+    assert f.path.startswith("faces/")  # backslashes normalised
+    assert f.points.shape == (5, 2)
+    assert f.box[0] < f.points[:, 0].min() and f.points[:, 0].max() < f.box[2]
+
+
+def test_repo_configs_load():
+    for stage in ("pnet", "rnet", "onet"):
+        cfg = load_config(REPO / "configs" / f"{stage}.yaml", stage)
+        assert cfg.size == {"pnet": 12, "rnet": 24, "onet": 48}[stage]
+    assert load_config(REPO / "configs/onet.yaml").train.task_weights == {"det": 1.0, "box": 0.5, "landmark": 1.0}
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("stage: pnet\ntrain: {batchsize: 3}\n")
+    with pytest.raises(ConfigError, match="batchsize"):
+        load_config(p)
+    p.write_text("stage: rnet\n")
+    with pytest.raises(ConfigError, match="detections"):
+        load_config(p)
+
+
+def test_label_by_iou_thresholds():
+    cfg = StageConfig(stage="pnet").samples
+    gt = np.array([[0, 0, 100, 100], [200, 200, 230, 230]], float)
+    usable = np.array([True, False])
+    boxes = np.array([[0, 0, 100, 100], [0, 0, 100, 60], [0, 0, 100, 25], [300, 300, 350, 350], [200, 200, 230, 230]])
+    kind, targets = S.label_by_iou(boxes, gt, usable, cfg)
+    assert kind.tolist() == [1, 2, 0, 0, -1]  # unusable face: neither positive nor negative
+    np.testing.assert_allclose(B.calibrate(boxes[1:2], targets[1:2]), gt[:1])
+
+
+def test_jittered_and_negatives_respect_iou():
+    cfg = StageConfig(stage="pnet").samples
+    rng = np.random.default_rng(0)
+    face = np.array([50.0, 60.0, 90.0, 100.0])
+    gt = face[None]
+    neg = S.near_negatives(rng, face, 200, 200, gt, 50, cfg, 12)
+    assert len(neg) > 0 and B.box_iou(neg, gt).max() < cfg.neg_iou
+    rnd = S.random_negatives(rng, 200, 200, gt, 50, cfg, 12)
+    assert len(rnd) > 0 and B.box_iou(rnd, gt).max() < cfg.neg_iou
+    j = S.jittered(rng, face, 200, cfg)
+    assert np.all(j[:, 2] - j[:, 0] == j[:, 3] - j[:, 1])  # squares, integer pixels
+    assert (B.box_iou(j, gt)[:, 0] >= cfg.pos_iou).mean() > 0.1
+
+
+def test_landmark_samples_point_back_to_the_points(dataset):
+    cfg = StageConfig(stage="onet")
+    face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
+    image = S.read_rgb(dataset / "landmarks" / face.path)
+    cfg.samples.landmark_flip = 0.0
+    cfg.samples.landmark_rotate = 0.0
+    out = S.landmark_samples(np.random.default_rng(0), image, face, cfg)
+    crops, labs = out["landmark"]
+    assert crops.shape[1:] == (48, 48, 3) and crops.dtype == np.uint8
+    # in crop coordinates (a 48 px box at the origin) the eyes are dark: the labels point at them
+    pts = landmarks_from_offsets(np.array([[0, 0, 48, 48]] * len(labs)), labs[:, 4:])
+    for c, p in zip(crops, pts):
+        eye = c[int(p[0, 1]), int(p[0, 0])]
+        assert eye.mean() < 110
+
+
+def test_flip_augmentation_mirrors_labels():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (2, 12, 12, 3), dtype=np.uint8)
+    kinds = np.array([KIND["pos"], KIND["landmark"]])
+    labels = np.zeros((2, 14), np.float32)
+    labels[:, :4] = [0.1, 0.2, -0.05, 0.3]
+    labels[1, 4:] = [0.3, 0.4, 0.7, 0.4, 0.5, 0.6, 0.35, 0.8, 0.65, 0.8]
+    x, lab = augment(to_tensor(img), kinds, labels, rng, flip=1.0, jitter=0.0)
+    assert torch.equal(x, to_tensor(img).flip(3))
+    np.testing.assert_allclose(lab[0, :4], [0.05, 0.2, -0.1, 0.3])
+    # left eye (0.3) and right eye (0.7) swap and mirror: new left eye = 1 - 0.7
+    np.testing.assert_allclose(lab[1, 4:], [0.3, 0.4, 0.7, 0.4, 0.5, 0.6, 0.35, 0.8, 0.65, 0.8], atol=1e-6)
+    x2, lab2 = augment(x, kinds, lab, rng, flip=1.0, jitter=0.0)
+    np.testing.assert_allclose(lab2, labels, atol=1e-6)
+
+
+def test_losses_use_only_labelled_samples_and_ohem():
+    torch = pytest.importorskip("torch")
+    kinds = np.array([KIND["neg"], KIND["pos"], KIND["part"], KIND["landmark"]])
+    labels = np.zeros((4, 14), np.float32)
+    logits = torch.tensor([[5.0, -5.0], [-5.0, 5.0], [0.0, 100.0], [100.0, 0.0]])  # part / landmark logits are absurd
+    box = torch.zeros(4, 4)
+    box[3] = 9  # landmark face: no box label -> ignored
+    lmk = torch.zeros(4, 10)
+    lmk[0] = 9  # negative: no landmark label -> ignored
+    det, box_l, lmk_l, _ = losses((logits, box, lmk), kinds, labels, 1.0)
+    assert float(det) < 1e-3 and float(box_l) == 0 and float(lmk_l) == 0
+    # OHEM keeps the hardest half: one wrong sample dominates
+    logits2 = torch.tensor([[5.0, -5.0], [5.0, -5.0], [0.0, 0.0], [0.0, 0.0]])
+    det_all, *_ = losses((logits2, box, lmk), np.array([0, 1, 3, 3]), labels, 1.0)
+    det_half, *_ = losses((logits2, box, lmk), np.array([0, 1, 3, 3]), labels, 0.5)
+    assert float(det_half) > float(det_all)
+
+
+def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):
+    cfg = StageConfig(stage="pnet")
+    cfg.samples.workers = 1
+    cfg.samples.flush_every = 3
+    cfg.data.landmark_root = "landmarks"
+    quiet = lambda *a: None  # noqa: E731
+    full = S.generate(cfg, dataset, tmp_path / "full", log=quiet)
+    assert full["complete"] and full["errors"] and "corrupt.jpg" in full["errors"][0]  # reported, skipped
+    assert full["data"]["wider_images_missing"] == 1
+
+    real = S._process
+    calls = {"n": 0}
+
+    def dying(args):
+        calls["n"] += 1
+        if calls["n"] > 7:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(S, "_process", dying)
+    with pytest.raises(KeyboardInterrupt):
+        S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)
+    monkeypatch.setattr(S, "_process", real)
+    part = S.SampleStore(tmp_path / "resumed").load_progress()
+    assert 0 < part["done"] < full["done"]
+    again = S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)
+    assert again["counts"] == full["counts"]
+    a, b = S.SampleStore(tmp_path / "full"), S.SampleStore(tmp_path / "resumed")
+    for t in ("neg", "pos", "part", "landmark"):
+        ia, la = a.load("train", t, 12)
+        ib, lb = b.load("train", t, 12)
+        assert np.array_equal(ia, ib) and np.array_equal(la, lb)
+    cfg.samples.jitter_per_face += 1
+    with pytest.raises(RuntimeError, match="other settings"):
+        S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)

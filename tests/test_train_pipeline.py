@@ -1,0 +1,80 @@
+"""End to end on synthetic images: `openmtcnn train all` -> weight set -> Detector (tiny, ~20 s)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+
+from test_train_synthetic import background, draw_face, make_dataset  # noqa: E402
+
+TINY_SAMPLES = {
+    "workers": 1, "flush_every": 5, "val_fraction": 0.2, "random_neg_per_image": 12, "near_neg_per_face": 3,
+    "jitter_per_face": 10, "landmark_per_face": 6,
+}
+TINY_TRAIN = {"batch_size": 64, "epochs": 3, "steps_per_epoch": 15, "lr": 0.01, "checkpoint_seconds": 1}
+DETECTIONS = {"min_face_size": 20, "thresholds": [0.3, 0.3, 0.3], "max_candidates": 40, "max_neg_per_image": 20}
+
+
+def _configs(d: Path) -> Path:
+    d.mkdir()
+    for stage in ("pnet", "rnet", "onet"):
+        c = {"stage": stage, "seed": 3, "samples": dict(TINY_SAMPLES), "train": dict(TINY_TRAIN)}
+        if stage != "pnet":
+            c["samples"]["detections"] = DETECTIONS
+        if stage == "onet":
+            c["train"].update(batch_size=32, steps_per_epoch=6, lr=0.002)
+        (d / f"{stage}.yaml").write_text(yaml.safe_dump(c))
+    return d
+
+
+def _run(argv: list[str]) -> int:
+    from openmtcnn.cli import train
+
+    parser = argparse.ArgumentParser()
+    train.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_train_all_end_to_end(tmp_path, capsys):
+    data = make_dataset(tmp_path / "data", n_images=20, n_landmark=30)
+    configs = _configs(tmp_path / "configs")
+    runs, out = tmp_path / "runs", tmp_path / "weights"
+    argv = ["train", "all", "--config", str(configs), "--data", str(data), "--runs", str(runs), "--out", str(out)]
+    assert _run(argv) == 0
+
+    for stage in ("pnet", "rnet", "onet"):
+        rows = list(csv.DictReader(open(runs / stage / "train" / "log.csv")))
+        assert len(rows) == 3
+        assert (runs / stage / "train" / "curves.png").stat().st_size > 0
+        summary = json.loads((runs / stage / "summary.json").read_text())
+        assert summary["sample_counts"]["train"]["neg"] > 0 and summary["sample_counts"]["train"]["landmark"] > 0
+        if stage == "pnet":  # the loss falls
+            assert float(rows[-1]["train_det_loss"]) < float(rows[0]["train_det_loss"])
+            assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"]) + 0.05
+            assert summary["data"]["wider_images_missing"] == 1 and summary["unreadable_images"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["variant"] == "mtcnn" and set(manifest["val_metrics"]) == {"pnet", "rnet", "onet"}
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "WIDER FACE train: 21 images used" in card  # the corrupt one is found, then reported
+
+    from openmtcnn import Detector
+
+    det = Detector(weights=out, thresholds=(0.3, 0.3, 0.3), min_face_size=20)
+    img = background(np.random.default_rng(5), 128, 128)
+    draw_face(img, 40, 40, 40)
+    res = det.detect(img)
+    assert res.boxes.shape[1:] == (4,) and res.landmarks.shape[1:] == (5, 2)
+
+    # a second run finds everything done and only re-exports
+    capsys.readouterr()
+    assert _run(argv) == 0
+    assert "already complete" in capsys.readouterr().out
