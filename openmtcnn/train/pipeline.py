@@ -42,8 +42,11 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
             raise FileNotFoundError(f"{path}: {cfg.stage} samples come from the trained {p}; run `openmtcnn train {p}` first")
     progress = generate(cfg, data_root, d / "samples", prev, log=log)
     result = train_stage(cfg, d / "samples", d / "train", log=log)
-    net = load_best(cfg, d / "train")
-    export_net(net, d / f"{cfg.stage}.onnx")
+    onnx_path = d / f"{cfg.stage}.onnx"
+    best = d / "train" / "best.pt"
+    if not onnx_path.exists() or onnx_path.stat().st_mtime < best.stat().st_mtime:
+        # only when the best net changed: the next stage's samples are tied to these bytes
+        export_net(load_best(cfg, d / "train"), onnx_path)
     summary = {
         "stage": cfg.stage,
         "config_file": config_path,
