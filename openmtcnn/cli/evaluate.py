@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,12 @@ def _add_widerface(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="run folder for predictions, summary and plots (default runs/widerface/LABEL)")
     p.add_argument("--events", nargs="+", default=None, metavar="EVENT", help="only these events (names, or one number N = the first N)")
     p.add_argument("--compare", nargs="+", type=Path, default=[], metavar="JSON", help="other runs' widerface.json to draw on the same PR plot")
+    p.add_argument("--jobs", type=int, default=1, help="detection worker processes (default 1)")
+    p.add_argument(
+        "--partial", action="store_true",
+        help="score only the images that have a prediction file (an interrupted run's uniform sample); "
+        "by default, as officially, a missing file counts as no detection",
+    )
     _detection_options(p, WIDER_EVAL, "the original authors' WIDER settings: min face 10, scale 0.79, thresholds 0.5 0.5 0.3")
     p.set_defaults(func=run_widerface)
 
@@ -80,10 +87,28 @@ def _select_events(names: list[str], wanted: list[str] | None) -> list[str]:
     return [n for n in names if n in wanted]
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _elapsed_total(passes_file: Path) -> float:
+    """Elapsed seconds summed over the detection passes logged in ``passes.tsv``."""
+    if not passes_file.is_file():
+        return 0.0
+    total = 0.0
+    for line in passes_file.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        try:
+            total += float(parts[2])
+        except (IndexError, ValueError):
+            continue
+    return total
+
+
 def run_widerface(args) -> int:
     from ..evaluate import widerface as W
     from ..evaluate.plots import plot_widerface_pr
-    from ..evaluate.runs import machine_info, now_iso, read_summary, write_json
+    from ..evaluate.runs import DetectorFactory, machine_info, now_iso, read_summary, write_json
 
     if (args.images is None) == (args.pred is None):
         raise SystemExit("error: give exactly one of --images (run detection) or --pred (evaluate a prediction folder)")
@@ -100,27 +125,36 @@ def run_widerface(args) -> int:
         images = [(ev, p) for ev, p in images if ev in set(events)]
         print(f"{len(images)} images in {len(events)} events -> {pred_dir}", file=sys.stderr)
 
-        def detect(rgb):
-            r = det.detect_rgb(rgb)
-            return r.boxes, r.scores
-
+        factory = DetectorFactory(args.weights, args.threads, _settings(args))
+        signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
         stats = W.detect_images(
-            detect, images, pred_dir, times_file=out / "times.tsv", errors_file=out / "errors.txt", progress=not args.no_progress
+            factory, images, pred_dir, jobs=args.jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",
+            progress=not args.no_progress,
         )
-        n_timed, seconds = W.total_time(out / "times.tsv")
+        if stats.done:
+            with open(out / "passes.tsv", "a", encoding="utf-8") as f:
+                f.write(f"{now_iso()}\t{stats.done}\t{stats.seconds:.1f}\tjobs={args.jobs}\tthreads={args.threads}\t{summary['machine']['load_avg_at_start']}\n")
+        if stats.interrupted:
+            print(f"interrupted after {stats.done} images; rerun the same command to go on", file=sys.stderr)
+            return 130
+        n_timed, wall, cpu = W.total_time(out / "times.tsv")
+        elapsed = _elapsed_total(out / "passes.tsv")
         summary.update(info)
         summary["detection"] = {
             "images": len(images),
             "done_this_run": stats.done,
             "skipped_already_done": stats.skipped,
             "failed": stats.failed,
+            "jobs": args.jobs,
+            "elapsed_seconds": round(elapsed, 1),
             "timed_images": n_timed,
-            "seconds_total": round(seconds, 1),
-            "seconds_per_image": round(seconds / n_timed, 4) if n_timed else None,
+            "image_seconds_total": round(wall, 1),
+            "cpu_seconds_total": round(cpu, 1),
+            "cpu_seconds_per_image": round(cpu / n_timed, 4) if n_timed else None,
         }
         print(
             f"detection: {stats.done} done, {stats.skipped} already done, {len(stats.failed)} failed; "
-            f"{seconds / 60:.1f} min over {n_timed} images",
+            f"elapsed {elapsed / 60:.1f} min over all passes, CPU {cpu / 60:.1f} min over {n_timed} images",
             file=sys.stderr,
         )
     else:
@@ -137,6 +171,12 @@ def run_widerface(args) -> int:
         gt = gt.subset([e for e in gt.events if e in set(events)])
     elif args.events:
         gt = gt.subset(_select_events(gt.events, args.events))
+    if args.partial:
+        done = {(p.parent.name, p.stem) for p in Path(pred_dir).glob("*/*.txt")}
+        full = gt.image_count
+        gt = gt.only_images(done)
+        print(f"partial: scoring the {gt.image_count} of {full} images that have predictions", file=sys.stderr)
+        summary["partial"] = {"images_scored": gt.image_count, "images_in_set": full}
     preds = W.read_predictions(pred_dir, gt)
     if preds.missing:
         print(f"warning: {len(preds.missing)} of {gt.image_count} images have no prediction file (counted as no detection)", file=sys.stderr)
@@ -210,6 +250,8 @@ def run_landmarks_cmd(args) -> int:
     curves = []
     for name, kinds in res["ced"].items():
         s = res["subsets"][name]
+        if not s["onet_gt"]["count"]:
+            continue
         curves.append((f"O-Net on box, {s['display']} ({s['onet_gt']['nme'] * 100:.2f} %)", kinds["onet_gt"]["x"], kinds["onet_gt"]["y"]))
         if not args.no_end_to_end and s["end_to_end"]["count"]:
             e = s["end_to_end"]
@@ -217,6 +259,9 @@ def run_landmarks_cmd(args) -> int:
     png = plot_ced(curves, out / "landmarks_ced.png", title=f"Landmarks: {label}")
     for name, s in res["subsets"].items():
         o, e = s["onet_gt"], s["end_to_end"]
+        if not o["count"]:
+            print(f"{s['display']:>5}: {s['faces']} faces, none readable")
+            continue
         line = f"{s['display']:>5}: {s['faces']} faces; O-Net on box NME {o['nme'] * 100:.2f} % (fail@10% {o['failure_rate_10'] * 100:.1f} %)"
         if not args.no_end_to_end and e["count"]:
             line += f"; end to end NME {e['nme'] * 100:.2f} % on {e['found']} found ({e['found_share'] * 100:.1f} %)"

@@ -34,13 +34,17 @@ def _settings_text(s: dict[str, Any] | None) -> str:
 
 def _time_text(run: dict[str, Any]) -> str:
     d = run.get("detection") or {}
-    if not d.get("seconds_total"):
+    if not d.get("elapsed_seconds"):
         return "-"
-    load = (run.get("machine") or {}).get("load_avg_at_start")
-    cpus = (run.get("machine") or {}).get("cpus")
-    extra = f", {cpus} cores" if cpus else ""
-    extra += f", load {load[0]:g} at start" if load else ""
-    return f"{d['seconds_total'] / 60:.1f} min for {d.get('timed_images')} images ({run.get('threads') or '?'} thread(s){extra})"
+    m = run.get("machine") or {}
+    parts = [f"{d['elapsed_seconds'] / 60:.0f} min for {d.get('timed_images')} images"]
+    if d.get("jobs"):
+        parts.append(f"{d['jobs']} process(es) x {run.get('threads') or '?'} thread(s)")
+    if d.get("cpu_seconds_per_image"):
+        parts.append(f"{d['cpu_seconds_per_image']:.2f} CPU s/image")
+    if m.get("cpus"):
+        parts.append(f"{m['cpus']} cores" + (f", load {m['load_avg_at_start'][0]:g} at start" if m.get("load_avg_at_start") else ""))
+    return "; ".join(parts)
 
 
 def build_report(summaries: Sequence[dict[str, Any]], fig_dir: str | os.PathLike, md_path: str | os.PathLike) -> Path:

@@ -143,6 +143,17 @@ class WiderGroundTruth:
     def image_count(self) -> int:
         return sum(len(f) for f in self.files)
 
+    def only_images(self, names: set[tuple[str, str]]) -> "WiderGroundTruth":
+        """Only the ``(event, name)`` images listed (e.g. those a partial run has done); events left empty are dropped."""
+        ev_idx = [i for i, e in enumerate(self.events) if any((e, n) in names for n in self.files[i])]
+        pick = {i: [j for j, n in enumerate(self.files[i]) if (self.events[i], n) in names] for i in ev_idx}
+        return WiderGroundTruth(
+            [self.events[i] for i in ev_idx],
+            [[self.files[i][j] for j in pick[i]] for i in ev_idx],
+            [[self.boxes[i][j] for j in pick[i]] for i in ev_idx],
+            {s: [[self.keep[s][i][j] for j in pick[i]] for i in ev_idx] for s in SETTINGS},
+        )
+
     def subset(self, events: Iterable[str]) -> "WiderGroundTruth":
         """Only the named events (for quick runs; AP is then over those events only)."""
         want = set(events)
@@ -368,67 +379,109 @@ def list_event_images(images_dir: str | os.PathLike) -> list[tuple[str, Path]]:
     return out
 
 
+DetectFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
 @dataclass
 class RunStats:
-    """What a detection pass did: images done now, skipped (already done), failed, and time spent."""
+    """What a detection pass did: images done now, skipped (already done), failed, and its elapsed time."""
 
     total: int = 0
     done: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False
+
+
+def _detect_one(detect: DetectFn, ev: str, path: Path, pred_dir: str | os.PathLike) -> tuple[str, str, float, float, str]:
+    """Detect and write one image -> ``(event, name, wall s, cpu s, "WxH" or error message)``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        rgb = load_image(path)
+    except ImageError as e:
+        return ev, path.stem, 0.0, 0.0, f"error: {e}"
+    boxes, scores = detect(rgb)
+    write_prediction(pred_dir, ev, path.stem, detections_xywhs(boxes, scores))
+    return ev, path.stem, time.perf_counter() - t0, time.process_time() - c0, f"{rgb.shape[1]}x{rgb.shape[0]}"
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(factory: Callable[[], DetectFn], pred_dir: str) -> None:
+    _WORKER["detect"] = factory()
+    _WORKER["pred_dir"] = pred_dir
+
+
+def _worker_run(item: tuple[str, Path]) -> tuple[str, str, float, float, str]:
+    return _detect_one(_WORKER["detect"], item[0], item[1], _WORKER["pred_dir"])
 
 
 def detect_images(
-    detect: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    factory: Callable[[], DetectFn],
     images: Sequence[tuple[str, Path]],
     pred_dir: str | os.PathLike,
     *,
+    jobs: int = 1,
     times_file: str | os.PathLike | None = None,
     errors_file: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> RunStats:
-    """Run ``detect(rgb) -> (boxes x1y1x2y2, scores)`` on each image and write its submission file.
+    """Write every image's submission file, with ``factory()`` giving ``detect(rgb) -> (boxes x1y1x2y2, scores)``.
 
-    Resumable: an image whose file exists is skipped (files appear atomically,
+    Images go in a fixed shuffled order, so that a run stopped early has done
+    a uniform sample. Resumable: an image whose file exists is skipped (files appear atomically,
     so a killed run leaves none half-written). An unreadable image is
-    reported, listed in ``errors_file`` and skipped. Per-image seconds are
-    appended to ``times_file`` so that the total survives restarts.
+    reported, listed in ``errors_file`` and skipped. ``jobs`` > 1 runs that many
+    worker processes, each with its own detector (``factory`` must pickle).
+    Per image, wall and CPU seconds are appended to ``times_file`` so that
+    totals survive restarts. Ctrl-C (or SIGTERM through the CLI) stops the
+    pass cleanly: ``stats.interrupted`` is set and the work done is kept.
     """
     from tqdm import tqdm
 
     stats = RunStats(total=len(images))
     todo = [(ev, p) for ev, p in images if not prediction_path(pred_dir, ev, p.stem).is_file()]
+    # a fixed shuffle: the images done by an interrupted run are a uniform sample of the set (see ``--partial``)
+    todo = [todo[k] for k in np.random.default_rng(0).permutation(len(todo))]
     stats.skipped = len(images) - len(todo)
-    t_start = time.perf_counter()
     Path(pred_dir).mkdir(parents=True, exist_ok=True)
     for f in (times_file, errors_file):
         if f:
             Path(f).parent.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
     bar = tqdm(total=len(images), initial=stats.skipped, disable=not progress, unit="img", desc="detect", dynamic_ncols=True)
     tf = open(times_file, "a", encoding="utf-8") if times_file else None
+    pool = None
     try:
-        for ev, path in todo:
-            t0 = time.perf_counter()
-            try:
-                rgb = load_image(path)
-            except ImageError as e:
-                stats.failed.append(str(e))
-                bar.write(f"skipped: {e}")
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("spawn").Pool(jobs, _worker_init, (factory, str(pred_dir)))
+            results: Iterable = pool.imap_unordered(_worker_run, todo, chunksize=1)
+        else:
+            detect = factory() if todo else None
+            results = (_detect_one(detect, ev, p, pred_dir) for ev, p in todo)
+        for ev, name, wall, cpu, info in results:
+            if info.startswith("error: "):
+                msg = info[len("error: "):]
+                stats.failed.append(msg)
+                bar.write(f"skipped: {msg}")
                 if errors_file:
                     with open(errors_file, "a", encoding="utf-8") as ef:
-                        ef.write(f"{e}\n")
-                bar.update(1)
-                continue
-            boxes, scores = detect(rgb)
-            write_prediction(pred_dir, ev, path.stem, detections_xywhs(boxes, scores))
-            dt = time.perf_counter() - t0
-            if tf:
-                tf.write(f"{ev}/{path.stem}\t{dt:.4f}\t{rgb.shape[1]}x{rgb.shape[0]}\n")
-                tf.flush()
-            stats.done += 1
+                        ef.write(msg + "\n")
+            else:
+                stats.done += 1
+                if tf:
+                    tf.write(f"{ev}/{name}\t{wall:.4f}\t{cpu:.4f}\t{info}\n")
+                    tf.flush()
             bar.update(1)
+    except KeyboardInterrupt:
+        stats.interrupted = True  # the files written so far stay; a rerun goes on from there
     finally:
+        if pool is not None:
+            pool.terminate()
         bar.close()
         if tf:
             tf.close()
@@ -436,20 +489,19 @@ def detect_images(
     return stats
 
 
-def total_time(times_file: str | os.PathLike) -> tuple[int, float]:
-    """``(images, seconds)`` summed over a times file (the last entry per image wins)."""
+def total_time(times_file: str | os.PathLike) -> tuple[int, float, float]:
+    """``(images, wall seconds, CPU seconds)`` summed over a times file (the last entry per image wins)."""
     p = Path(times_file)
     if not p.is_file():
-        return 0, 0.0
-    per: dict[str, float] = {}
+        return 0, 0.0, 0.0
+    per: dict[str, tuple[float, float]] = {}
     for line in p.read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
-        if len(parts) >= 2:
-            try:
-                per[parts[0]] = float(parts[1])
-            except ValueError:
-                continue
-    return len(per), float(sum(per.values()))
+        try:
+            per[parts[0]] = (float(parts[1]), float(parts[2]))
+        except (IndexError, ValueError):
+            continue
+    return len(per), float(sum(v[0] for v in per.values())), float(sum(v[1] for v in per.values()))
 
 
 def results_to_dict(results: dict[str, SettingResult], decimals: int = 5) -> dict[str, Any]:

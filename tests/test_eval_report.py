@@ -1,0 +1,62 @@
+"""Results report: markdown tables and figures from evaluation summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openmtcnn.evaluate.runs import find_summaries
+
+
+def _wider(label, ap):
+    curve = {"precision": [None, 1.0, 0.5], "recall": [0.0, 0.4, 0.8]}
+    return {
+        "benchmark": "widerface",
+        "label": label,
+        "settings": {"min_face_size": 10, "scale_factor": 0.79, "thresholds": [0.5, 0.5, 0.3]},
+        "images": 3226,
+        "ap": {"easy": ap, "medium": ap - 0.02, "hard": ap - 0.2},
+        "curves": {s: curve for s in ("easy", "medium", "hard")},
+        "detection": {"elapsed_seconds": 1800, "timed_images": 3226},
+        "threads": 1,
+        "machine": {"cpus": 2, "load_avg_at_start": [3.5, 3.0, 2.0]},
+    }
+
+
+def _landmarks(label):
+    stats = {"count": 10, "nme": 0.071, "per_point": {k: 0.07 for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")}, "failure_rate_10": 0.1}
+    e2e = dict(stats, nme=0.08, found=9, found_share=0.9)
+    ced = {"x": [0.0, 0.1, 0.2], "y": [0.0, 0.8, 1.0]}
+    return {
+        "benchmark": "landmarks",
+        "label": label,
+        "subsets": {"all": {"display": "all", "faces": 10, "onet_gt": stats, "end_to_end": e2e}, "net_7876": {"display": "web", "faces": 6, "onet_gt": stats, "end_to_end": e2e}},
+        "ced": {"all": {"onet_gt": ced, "end_to_end": ced}},
+    }
+
+
+def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
+    from openmtcnn.cli import main
+
+    for name, data in {"a/widerface.json": _wider("original", 0.83), "b/widerface.json": _wider("ours", 0.80), "a/landmarks.json": _landmarks("original")}.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(data))
+    out = tmp_path / "docs" / "results"
+    assert main(["evaluate", "report", "--runs", str(tmp_path / "a"), str(tmp_path / "b" / "widerface.json"), "--out", str(out)]) == 0
+    md = (tmp_path / "docs" / "results.md").read_text()
+    assert "| original | min face 10, scale 0.79, thr 0.5/0.5/0.3 | 3226 | 0.830 | 0.810 | 0.630 |" in md
+    assert md.index("| original |") < md.index("| ours |")  # best first
+    assert "0.848" in md and "0.834" in md and "6.9 %" in md  # published figures beside ours
+    assert "| original | web | 6 | 7.10 % | 10.0 % | 8.00 % |" in md
+    assert "![WIDER FACE val precision-recall](results/widerface_pr.png)" in md
+    assert (out / "widerface_pr.png").stat().st_size > 1000 and (out / "landmarks_ced.png").is_file()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_summaries_errors_name_the_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no evaluation summary"):
+        find_summaries([tmp_path])
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ValueError, match="x.json: not an openmtcnn evaluation summary"):
+        find_summaries([tmp_path / "x.json"])
