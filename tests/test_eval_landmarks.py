@@ -130,14 +130,24 @@ def test_run_and_summarise_with_subsets_and_corrupt_image(tmp_path):
     assert far["subsets"]["all"]["end_to_end"]["found"] == 0 and far["subsets"]["all"]["end_to_end"]["nme"] is None
 
 
-def test_cli_landmarks(tmp_path, random_weights, capsys):
+def test_cli_landmarks(tmp_path, monkeypatch, capsys):
     from openmtcnn.cli import main
+    from openmtcnn.evaluate import runs
 
-    _fixture(tmp_path)
-    rc = main(["evaluate", "landmarks", "--list", str(tmp_path / "list.txt"), "--images", str(tmp_path), "--weights", str(random_weights),
-               "--out", str(tmp_path / "run"), "--no-end-to-end", "--no-progress", "--label", "rand"])
+    truth = _fixture(tmp_path)
+    seen = {}
+
+    def fake_build(weights, threads, **settings):
+        seen.update(settings, weights=weights)
+        return FakeDetector(truth), {"weights": weights, "weights_name": "fake", "settings": settings, "threads": threads}
+
+    monkeypatch.setattr(runs, "build_detector", fake_build)
+    rc = main(["evaluate", "landmarks", "--list", str(tmp_path / "list.txt"), "--images", str(tmp_path), "--weights", "w",
+               "--min-face", "30", "--out", str(tmp_path / "run"), "--no-progress"])
     assert rc == 0
+    assert seen["min_face_size"] == 30 and seen["thresholds"] == (0.6, 0.7, 0.7) and seen["weights"] == "w"
     s = json.loads((tmp_path / "run" / "landmarks.json").read_text())
-    assert s["benchmark"] == "landmarks" and s["faces"] == 4 and s["subsets"]["all"]["onet_gt"]["count"] == 3
+    assert s["benchmark"] == "landmarks" and s["label"] == "fake" and s["faces"] == 4
+    assert s["subsets"]["all"]["onet_gt"]["count"] == 3 and s["subsets"]["all"]["end_to_end"]["found"] == 3
     assert (tmp_path / "run" / "landmarks_ced.png").is_file()
     assert "O-Net on box NME" in capsys.readouterr().out

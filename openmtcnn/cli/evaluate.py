@@ -215,7 +215,10 @@ def _add_landmarks(sub) -> None:
     p.add_argument("--list", type=Path, required=True, help="annotation list, e.g. data/landmarks/testImageList.txt")
     p.add_argument("--images", type=Path, required=True, help="folder the list's paths are relative to")
     p.add_argument("--out", type=Path, default=None, help="run folder for landmarks.json and the CED plot (default runs/landmarks/LABEL)")
-    p.add_argument("--match-iou", type=float, default=0.5, help="IoU a detection needs with the annotated box to count as found (default 0.5)")
+    p.add_argument(
+        "--match-iou", type=float, default=0.3,
+        help="IoU a detection needs with the annotated box to count as found (default 0.3: these boxes are looser than MTCNN's)",
+    )
     p.add_argument("--no-end-to-end", action="store_true", help="only O-Net on the annotated boxes (fast)")
     _detection_options(p, DetectConfig(), "everyday MTCNN settings: min face 20, scale 0.709, thresholds 0.6 0.7 0.7")
     p.set_defaults(func=run_landmarks_cmd)

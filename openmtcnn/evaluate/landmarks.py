@@ -6,9 +6,12 @@ Two measurements per annotated face:
   centre, as the cascade squares the boxes it hands to O-Net): the landmark
   head's accuracy, whatever the detector finds.
 * ``end_to_end``: the whole cascade on the image; the detection that overlaps
-  the annotated box most (IoU >= ``match_iou``) gives the points. Faces with no
-  such detection are counted as not found and left out of the error figures
-  (the share found is reported next to them).
+  the annotated box most (IoU >= ``match_iou``, default 0.3) gives the points.
+  Faces with no such detection are counted as not found and left out of the
+  error figures (the share found is reported next to them). The default is
+  below the usual 0.5 because these annotated boxes are looser than MTCNN's:
+  on the test list, correct detections (points within 5 % of the truth) have
+  IoU as low as 0.4 with them.
 
 The error of a face is the mean over the 5 points of the point-to-point
 distance divided by the distance between the two eye centres (annotated
@@ -34,6 +37,7 @@ from .formats import FormatError
 
 POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 FAILURE_THRESHOLD = 0.10
+MATCH_IOU = 0.3
 SUBSET_NAMES = {"lfw_5590": "LFW", "net_7876": "web"}
 
 
@@ -177,7 +181,7 @@ def run_landmarks(
     return LandmarkRun(list(faces), onet, e2e, ious, failed)
 
 
-def summarise(run: LandmarkRun, match_iou: float = 0.5) -> dict[str, Any]:
+def summarise(run: LandmarkRun, match_iou: float = MATCH_IOU) -> dict[str, Any]:
     """Error figures per subset (``all`` and each source folder), O-Net-on-box and end to end, with CED curves."""
     gt = np.stack([f.points for f in run.faces])
     ok = ~np.isnan(run.onet[:, 0, 0])  # image was readable

@@ -103,7 +103,7 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
         "Mean point-to-point error divided by the distance between the annotated eye centres (NME), "
         "failure rate = share of faces with NME > 10 %. *O-Net on box*: O-Net alone on the annotated face "
         "box; *end to end*: the full cascade, the detection overlapping the annotated box most "
-        "(IoU >= 0.5), on the faces found.",
+        f"(IoU >= {runs[0].get('match_iou', 0.3):g}; the annotated boxes are looser than MTCNN's), on the faces found.",
         "",
         "| weights | subset | faces | O-Net on box: NME | failure | end to end: NME | failure | found |",
         "|---|---|---|---|---|---|---|---|",
