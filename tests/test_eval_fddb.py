@@ -122,3 +122,22 @@ def test_evaluate_and_cli_on_fixture(tmp_path, capsys):
     assert len(disc) == len(s["curve"]["fp"]) and len(disc[0].split()) == 3
     assert (tmp_path / "run" / "fddb_roc.png").is_file()
     assert "TPR at 2000 FP" in capsys.readouterr().out
+
+
+def test_cli_runs_detection_and_writes_fold_output(tmp_path, monkeypatch):
+    from openmtcnn.cli import main
+    from openmtcnn.evaluate import runs
+
+    folds, pics = write_fixture(tmp_path)
+
+    class Det:
+        def detect_rgb(self, rgb, source=None):
+            return type("R", (), {"boxes": np.array([[30, 25, 70, 55]], np.float32), "scores": np.array([0.9], np.float32)})()
+
+    monkeypatch.setattr(runs, "build_detector", lambda w, t, **s: (Det(), {"weights": w, "weights_name": "fake", "settings": s, "threads": t}))
+    assert main(["evaluate", "fddb", "--folds", str(folds), "--images", str(pics), "--out", str(tmp_path / "run")]) == 0
+    out = F.read_detections(tmp_path / "run" / "fold-01-out.txt")
+    assert list(out) == F.read_fold(folds / "FDDB-fold-01.txt")
+    assert out["2002/07/19/big/img_1"][0].tolist() == pytest.approx([30, 25, 40, 30, 0.9])
+    s = json.loads((tmp_path / "run" / "fddb.json").read_text())
+    assert s["label"] == "fake" and s["faces"] == 3 and s["tpr_at_fp"]["disc"]["2000"] == pytest.approx(1 / 3, abs=1e-4)

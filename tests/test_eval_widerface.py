@@ -233,3 +233,43 @@ def test_official_ground_truth_kept_face_counts():
     gt = W.WiderGroundTruth.load(d)
     assert gt.kept_counts() == {"easy": 7211, "medium": 13319, "hard": 31958}
     assert len(gt.events) == 61 and gt.image_count == 3226
+
+
+def test_cli_detection_pass_then_scoring(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from openmtcnn.cli import main
+    from openmtcnn.evaluate import runs
+
+    class Det:  # finds FACE_A in every image, more surely in "a"
+        class backend:
+            weights_dir = None
+            manifest = {}
+
+        def detect_rgb(self, rgb, source=None):
+            score = 0.9 if rgb.shape[1] == 200 else 0.6
+            x, y, w, h = FACE_A
+            return type("R", (), {"boxes": np.array([[x, y, x + w, y + h]], np.float32), "scores": np.array([score], np.float32)})()
+
+    seen = {}
+
+    def fake_build(weights, threads, **settings):
+        seen.update(settings)
+        return Det(), {"weights": weights, "weights_name": "fake", "settings": settings, "threads": threads}
+
+    monkeypatch.setattr(runs, "build_detector", fake_build)
+    gt = make_gt({"a": [FACE_A], "b": [FACE_A, FACE_B]})
+    gt.save(tmp_path / "gt")
+    ev = tmp_path / "images" / "0--Test"
+    ev.mkdir(parents=True)
+    Image.fromarray(np.zeros((150, 200, 3), np.uint8)).save(ev / "a.jpg")
+    Image.fromarray(np.zeros((150, 210, 3), np.uint8)).save(ev / "b.jpg")
+    args = ["evaluate", "widerface", "--images", str(tmp_path / "images"), "--gt", str(tmp_path / "gt"), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(args) == 0
+    assert seen == {"min_face_size": 10, "scale_factor": 0.79, "thresholds": (0.5, 0.5, 0.3)}  # the authors' WIDER settings
+    s = json.loads((tmp_path / "run" / "widerface.json").read_text())
+    assert s["ap"]["hard"] == pytest.approx(2 / 3) and s["images"] == 2 and s["detection"]["done_this_run"] == 2
+    assert s["label"] == "fake" and s["detection"]["timed_images"] == 2
+    assert main(args) == 0  # resumed: nothing left to detect, same AP
+    s2 = json.loads((tmp_path / "run" / "widerface.json").read_text())
+    assert s2["detection"]["skipped_already_done"] == 2 and s2["ap"] == s["ap"]
