@@ -442,9 +442,10 @@ def detect_images(
     from tqdm import tqdm
 
     stats = RunStats(total=len(images))
-    todo = [(ev, p) for ev, p in images if not prediction_path(pred_dir, ev, p.stem).is_file()]
-    # a fixed shuffle: the images done by an interrupted run are a uniform sample of the set (see ``--partial``)
-    todo = [todo[k] for k in np.random.default_rng(0).permutation(len(todo))]
+    # a fixed shuffle of the whole list: the images an interrupted run has done are a uniform sample
+    # of the set (see ``--partial``), and the same images for every run over the same list
+    order = [images[k] for k in np.random.default_rng(0).permutation(len(images))]
+    todo = [(ev, p) for ev, p in order if not prediction_path(pred_dir, ev, p.stem).is_file()]
     stats.skipped = len(images) - len(todo)
     Path(pred_dir).mkdir(parents=True, exist_ok=True)
     for f in (times_file, errors_file):
