@@ -195,6 +195,19 @@ def test_detection_pass_is_resumable_and_skips_corrupt_images(tmp_path):
     assert again.done == 0 and again.skipped == 3 and len(again.failed) == 1
 
 
+def test_time_limit_stops_the_pass_after_the_image_in_hand(tmp_path):
+    from PIL import Image
+
+    ev = tmp_path / "images" / "0--Test"
+    ev.mkdir(parents=True)
+    for k in range(4):
+        Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(ev / f"{k}.png")
+    listed = W.list_event_images(tmp_path / "images")
+    stats = W.detect_images(_FakeFactory(), listed, tmp_path / "pred", progress=False, time_limit=0)
+    assert stats.time_limit_hit and stats.done == 1
+    assert len(list((tmp_path / "pred").glob("*/*.txt"))) == 1
+
+
 def test_cli_scores_a_prediction_folder(tmp_path, capsys):
     from openmtcnn.cli import main
 

@@ -68,6 +68,10 @@ def _add_widerface(sub) -> None:
     p.add_argument("--compare", nargs="+", type=Path, default=[], metavar="JSON", help="other runs' widerface.json to draw on the same PR plot")
     p.add_argument("--jobs", type=int, default=1, help="detection worker processes (default 1)")
     p.add_argument(
+        "--time-limit", type=float, default=None, metavar="MIN",
+        help="stop the detection pass after MIN minutes (rerun to go on; score the images done with --partial)",
+    )
+    p.add_argument(
         "--partial", action="store_true",
         help="score only the images that have a prediction file (an interrupted run's uniform sample); "
         "by default, as officially, a missing file counts as no detection",
@@ -129,7 +133,7 @@ def run_widerface(args) -> int:
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
         stats = W.detect_images(
             factory, images, pred_dir, jobs=args.jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",
-            progress=not args.no_progress,
+            progress=not args.no_progress, time_limit=args.time_limit * 60 if args.time_limit is not None else None,
         )
         if stats.done:
             with open(out / "passes.tsv", "a", encoding="utf-8") as f:
@@ -151,6 +155,7 @@ def run_widerface(args) -> int:
             "image_seconds_total": round(wall, 1),
             "cpu_seconds_total": round(cpu, 1),
             "cpu_seconds_per_image": round(cpu / n_timed, 4) if n_timed else None,
+            "complete": stats.done + stats.skipped + len(stats.failed) >= len(images),
         }
         print(
             f"detection: {stats.done} done, {stats.skipped} already done, {len(stats.failed)} failed; "
@@ -166,6 +171,9 @@ def run_widerface(args) -> int:
 
     if gt is None:
         print("no --gt: predictions written, AP not computed", file=sys.stderr)
+        return 0
+    if args.images is not None and not summary["detection"]["complete"] and not args.partial:
+        print("detection pass incomplete: rerun to go on, or add --partial to score the images done", file=sys.stderr)
         return 0
     if args.images is not None:
         gt = gt.subset([e for e in gt.events if e in set(events)])

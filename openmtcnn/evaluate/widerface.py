@@ -392,6 +392,7 @@ class RunStats:
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    time_limit_hit: bool = False
 
 
 def _detect_one(detect: DetectFn, ev: str, path: Path, pred_dir: str | os.PathLike) -> tuple[str, str, float, float, str]:
@@ -427,6 +428,7 @@ def detect_images(
     times_file: str | os.PathLike | None = None,
     errors_file: str | os.PathLike | None = None,
     progress: bool = True,
+    time_limit: float | None = None,
 ) -> RunStats:
     """Write every image's submission file, with ``factory()`` giving ``detect(rgb) -> (boxes x1y1x2y2, scores)``.
 
@@ -438,6 +440,8 @@ def detect_images(
     Per image, wall and CPU seconds are appended to ``times_file`` so that
     totals survive restarts. Ctrl-C (or SIGTERM through the CLI) stops the
     pass cleanly: ``stats.interrupted`` is set and the work done is kept.
+    ``time_limit`` (seconds) stops the pass likewise once exceeded
+    (``stats.time_limit_hit``); images in flight then are simply not written.
     """
     from tqdm import tqdm
 
@@ -465,6 +469,8 @@ def detect_images(
             detect = factory() if todo else None
             results = (_detect_one(detect, ev, p, pred_dir) for ev, p in todo)
         for ev, name, wall, cpu, info in results:
+            if time_limit is not None and time.perf_counter() - t_start > time_limit:
+                stats.time_limit_hit = True
             if info.startswith("error: "):
                 msg = info[len("error: "):]
                 stats.failed.append(msg)
@@ -478,6 +484,8 @@ def detect_images(
                     tf.write(f"{ev}/{name}\t{wall:.4f}\t{cpu:.4f}\t{info}\n")
                     tf.flush()
             bar.update(1)
+            if stats.time_limit_hit:
+                break
     except KeyboardInterrupt:
         stats.interrupted = True  # the files written so far stay; a rerun goes on from there
     finally:
