@@ -39,7 +39,8 @@ def _landmarks(label):
 def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
     from openmtcnn.cli import main
 
-    for name, data in {"a/widerface.json": _wider("original", 0.83), "b/widerface.json": _wider("ours", 0.80), "a/landmarks.json": _landmarks("original")}.items():
+    ours = dict(_wider("ours", 0.80), images=100, partial={"images_scored": 100, "images_in_set": 3226}, weights_source="trained here", weights="w/ours")
+    for name, data in {"a/widerface.json": _wider("original", 0.83), "b/widerface.json": ours, "a/landmarks.json": _landmarks("original")}.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(json.dumps(data))
     out = tmp_path / "docs" / "results"
@@ -49,6 +50,8 @@ def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
     assert md.index("| original |") < md.index("| ours |")  # best first
     assert "0.848" in md and "0.834" in md and "6.9 %" in md  # published figures beside ours
     assert "| original | web | 6 | 7.10 % | 10.0 % | 8.00 % |" in md
+    assert "3226 of 3226 (uniform sample)" not in md and "100 of 3226 (uniform sample)" in md
+    assert "- ours: trained here (`w/ours`)" in md
     assert "![WIDER FACE val precision-recall](results/widerface_pr.png)" in md
     assert (out / "widerface_pr.png").stat().st_size > 1000 and (out / "landmarks_ced.png").is_file()
     assert "wrote" in capsys.readouterr().out

@@ -85,15 +85,30 @@ def _widerface_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
     ]
     for r in sorted(runs, key=lambda r: -r["ap"]["hard"]):
         ap = r["ap"]
+        images = str(r.get("images", "-"))
+        if r.get("partial"):
+            images += f" of {r['partial']['images_in_set']} (uniform sample)"
         md.append(
-            f"| {r.get('label', '?')} | {_settings_text(r.get('settings'))} | {r.get('images', '-')} | "
+            f"| {r.get('label', '?')} | {_settings_text(r.get('settings'))} | {images} | "
             f"{ap['easy']:.3f} | {ap['medium']:.3f} | {ap['hard']:.3f} | {_time_text(r)} |"
         )
     for name, (e, m, h) in PUBLISHED["widerface"]:
         md.append(f"| *{name}* | published | 3226 | *{e:.3f}* | *{m:.3f}* | *{h:.3f}* | |")
     png = plot_widerface_pr(runs, fig_dir / "widerface_pr.png")
     md += ["", f"![WIDER FACE val precision-recall]({rel}/{png.name})", ""]
+    md += _weights_notes(runs)
     return md
+
+
+def _weights_notes(runs: list[dict[str, Any]]) -> list[str]:
+    """One line per weight set: where the weights come from (their manifest)."""
+    seen, lines = set(), []
+    for r in runs:
+        key = (r.get("label"), r.get("weights_source"))
+        if r.get("weights_source") and key not in seen:
+            seen.add(key)
+            lines.append(f"- {r.get('label')}: {r['weights_source']} (`{r.get('weights')}`)")
+    return (["Weights:", ""] + lines + [""]) if lines else []
 
 
 def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> list[str]:
@@ -105,8 +120,8 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
         "box; *end to end*: the full cascade, the detection overlapping the annotated box most "
         f"(IoU >= {runs[0].get('match_iou', 0.3):g}; the annotated boxes are looser than MTCNN's), on the faces found.",
         "",
-        "| weights | subset | faces | O-Net on box: NME | failure | end to end: NME | failure | found |",
-        "|---|---|---|---|---|---|---|---|",
+        "| weights | subset | faces | O-Net on box: NME | failure | end to end: NME | failure | found | end-to-end settings |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     curves = []
     for r in runs:
@@ -114,7 +129,8 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
             o, e = s["onet_gt"], s["end_to_end"]
             md.append(
                 f"| {r.get('label', '?')} | {s['display']} | {s['faces']} | {_pct(o['nme'])} | {_pct(o['failure_rate_10'], 1)} | "
-                f"{_pct(e.get('nme'))} | {_pct(e.get('failure_rate_10'), 1)} | {e.get('found', 0)} ({_pct(e.get('found_share'), 1)}) |"
+                f"{_pct(e.get('nme'))} | {_pct(e.get('failure_rate_10'), 1)} | {e.get('found', 0)} ({_pct(e.get('found_share'), 1)}) | "
+                f"{_settings_text(r.get('settings'))} |"
             )
         ced = r["ced"]["all"]
         curves.append((f"{r.get('label', '?')}: O-Net on box", ced["onet_gt"]["x"], ced["onet_gt"]["y"]))
@@ -127,6 +143,7 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
         md.append(f"| {r.get('label', '?')} | " + " | ".join(_pct(v) for v in pp.values()) + " |")
     png = plot_ced(curves, fig_dir / "landmarks_ced.png", title="Landmarks: cumulative error distribution (all faces)")
     md += ["", f"![Landmark CED]({rel}/{png.name})", ""]
+    md += _weights_notes(runs)
     return md
 
 

@@ -27,6 +27,7 @@ def build_detector(weights: str | None, threads: int | None, **settings: Any):
         "weights": str(weights) if weights is not None else "default",
         "weights_dir": str(wdir) if wdir is not None else None,
         "weights_name": manifest.get("name") or (Path(wdir).name if wdir is not None else None),
+        "weights_source": manifest.get("source"),
         "settings": det.config.to_dict(),
         "threads": threads,
     }
