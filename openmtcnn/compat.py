@@ -199,13 +199,15 @@ def convert(src: str | Path | None = None) -> dict[str, "MTCNNNet"]:
 
 
 def manifest_extra(src: Path) -> dict:
-    """What ``manifest.json`` records about a converted original set."""
+    """What ``manifest.json`` records about a converted original set (with the source files' SHA-256)."""
+    import hashlib
+
     return {
         "source": SOURCE,
         "license": "MIT (the authors' MTCNN release; facenet-pytorch is MIT too)",
         "paper": "Zhang, Zhang, Li, Qiao, Joint Face Detection and Alignment using Multi-task Cascaded "
         "Convolutional Networks, IEEE SPL 23(10), 2016",
-        "converted_from": {s: f"{s}.pt" for s in STAGES},
+        "converted_from": {f"{s}.pt": hashlib.sha256((Path(src) / f"{s}.pt").read_bytes()).hexdigest() for s in STAGES},
         "converted_by": "openmtcnn convert-weights",
         "landmarks": dict(HAS_LANDMARKS),
         "note": "input RGB, (x - 127.5) / 128, upright (the transposed training is folded into the weights); "
