@@ -18,7 +18,7 @@ def _wider(label, ap):
         "images": 3226,
         "ap": {"easy": ap, "medium": ap - 0.02, "hard": ap - 0.2},
         "curves": {s: curve for s in ("easy", "medium", "hard")},
-        "detection": {"elapsed_seconds": 1800, "timed_images": 3226},
+        "detection": {"elapsed_seconds": 1800, "timed_images": 3226, "images": 3226, "jobs": 2, "cpu_seconds_per_image": 0.8},
         "threads": 1,
         "machine": {"cpus": 2, "load_avg_at_start": [3.5, 3.0, 2.0]},
     }
@@ -48,6 +48,7 @@ def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
     md = (tmp_path / "docs" / "results.md").read_text()
     assert "| original | min face 10, scale 0.79, thr 0.5/0.5/0.3 | 3226 | 0.830 | 0.810 | 0.630 |" in md
     assert md.index("| original |") < md.index("| ours |")  # best first
+    assert "30 min for 3226 images; 2 process(es) x 1 thread(s); 0.80 CPU s/image, i.e. about 22 min for all 3226 images" in md
     assert "0.848" in md and "0.834" in md and "6.9 %" in md  # published figures beside ours
     assert "| original | web | 6 | 7.10 % | 10.0 % | 8.00 % |" in md
     assert "3226 of 3226 (uniform sample)" not in md and "100 of 3226 (uniform sample)" in md

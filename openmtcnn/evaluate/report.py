@@ -41,7 +41,12 @@ def _time_text(run: dict[str, Any]) -> str:
     if d.get("jobs"):
         parts.append(f"{d['jobs']} process(es) x {run.get('threads') or '?'} thread(s)")
     if d.get("cpu_seconds_per_image"):
-        parts.append(f"{d['cpu_seconds_per_image']:.2f} CPU s/image")
+        n = (run.get("partial") or {}).get("images_in_set") or d.get("images") or 0
+        procs = max(1, min(d.get("jobs") or 1, m.get("cpus") or 1))
+        parts.append(
+            f"{d['cpu_seconds_per_image']:.2f} CPU s/image, i.e. about {d['cpu_seconds_per_image'] * n / procs / 60:.0f} min "
+            f"for all {n} images with {procs} process(es) on idle cores"
+        )
     if m.get("cpus"):
         parts.append(f"{m['cpus']} cores" + (f", load {m['load_avg_at_start'][0]:g} at start" if m.get("load_avg_at_start") else ""))
     return "; ".join(parts)
