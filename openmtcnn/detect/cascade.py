@@ -1,17 +1,92 @@
-"""The three stages of the cascade as functions of (image, boxes, backend, config)."""
+"""The three stages of the cascade.
+
+Per-image functions (``stage_pnet``, ``stage_rnet``, ``stage_onet``: image, boxes,
+backend, config) and :func:`detect_batch`, which runs several images through the
+cascade with R-Net and O-Net batched over the candidates of *all* images (one
+network call per chunk of :data:`CHUNK` crops instead of one per image).
+
+The work per image is the same in both: every step is per image except the
+network calls, whose outputs do not depend on what else is in the batch (up to
+float rounding). ``tests/test_speed_equivalence.py`` checks this against a
+straightforward implementation of the algorithm.
+
+Each function takes an optional :class:`StageTimer` that adds up where the time
+goes: ``pyramid`` (resizing and input preparation), ``pnet`` / ``rnet`` / ``onet``
+(the networks), ``nms`` (candidate decoding, NMS, box regression) and ``crops``.
+"""
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import cv2
 import numpy as np
 
 from ..config import DetectConfig
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes, to_net_input
-from .backends import Backend
+from .backends import Backend, OnnxBackend, TorchBackend
 from .pyramid import PNET_SIZE, pyramid_scales, resize_level
 
 PNET_STRIDE = 2
-CHUNK = 1024  # candidates per R-Net / O-Net call
+CHUNK = 1024  # crops per R-Net / O-Net call (bounds memory; the nets' cost is linear in the batch)
+
+# (x - 127.5) / 128 for every uint8 value: bit-identical to to_net_input's float32 arithmetic
+# (x - 127.5 and the multiplication by 2**-7 are exact in float32)
+_NORM_LUT = ((np.arange(256, dtype=np.float32) - np.float32(127.5)) * np.float32(1.0 / 128.0)).astype(np.float32)
+
+
+class StageTimer:
+    """Adds up time per named part of the cascade (seconds) and counts the network work.
+
+    ``clock``: ``time.perf_counter`` (wall time, default) or e.g. ``time.process_time``
+    (CPU time of the process: steadier on a busy machine).
+    """
+
+    def __init__(self, clock=time.perf_counter) -> None:
+        self.clock = clock
+        self.seconds: dict[str, float] = {}
+        self.pnet_inputs: list[tuple[int, int]] = []  # (h, w) of every P-Net call
+        self.batch: dict[str, int] = {"rnet": 0, "onet": 0}  # crops evaluated
+
+    @contextmanager
+    def __call__(self, part: str) -> Iterator[None]:
+        t = self.clock()
+        try:
+            yield
+        finally:
+            self.seconds[part] = self.seconds.get(part, 0.0) + self.clock() - t
+
+
+@contextmanager
+def _time(timer: StageTimer | None, part: str) -> Iterator[None]:
+    if timer is None:
+        yield
+    else:
+        with timer(part):
+            yield
+
+
+def _run(backend: Backend, stage: str, batch: np.ndarray, landmarks: bool):
+    """Call the backend; ours can skip the landmark head, any other backend gets the plain call."""
+    if isinstance(backend, (OnnxBackend, TorchBackend)):
+        return backend.run(stage, batch, landmarks=landmarks)
+    return backend.run(stage, batch)
+
+
+def level_input(level: np.ndarray) -> np.ndarray:
+    """One pyramid level (uint8 HWC) -> ``(1, 3, h, w)`` float32, equal to ``to_net_input(level)``.
+
+    A table lookup per channel plane (OpenCV), instead of numpy's convert, two passes of
+    arithmetic and a transposing copy.
+    """
+    h, w = level.shape[:2]
+    out = np.empty((1, 3, h, w), np.float32)
+    for c, plane in enumerate(cv2.split(level)):
+        cv2.LUT(plane, _NORM_LUT, dst=out[0, c])
+    return out
 
 
 def pnet_candidates(prob: np.ndarray, reg: np.ndarray, sx: float, sy: float, threshold: float) -> np.ndarray:
@@ -26,39 +101,75 @@ def pnet_candidates(prob: np.ndarray, reg: np.ndarray, sx: float, sy: float, thr
     return np.column_stack([x1, y1, x2, y2, prob[ys, xs], reg[:, ys, xs].T])
 
 
-def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig) -> np.ndarray:
+def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None) -> np.ndarray:
     """P-Net over the pyramid -> square candidate boxes ``(K, 5)`` (box, score)."""
     h, w = image.shape[:2]
     rows = []
     for scale in pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor):
-        level = resize_level(image, scale)
-        prob, reg, _ = backend.run("pnet", to_net_input(level))
-        c = pnet_candidates(prob[0], reg[0], level.shape[1] / w, level.shape[0] / h, cfg.thresholds[0])
-        if len(c):
-            c = c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet_level)]
-            rows.append(c)
-    if not rows:
-        return np.zeros((0, 5))
-    c = np.concatenate(rows)
-    c = c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet)]
-    return _limit(np.column_stack([B.square(B.calibrate(c[:, :4], c[:, 5:9])), c[:, 4]]), cfg)
+        with _time(timer, "pyramid"):
+            level = resize_level(image, scale)
+            x = level_input(level)
+        with _time(timer, "pnet"):
+            prob, reg, _ = _run(backend, "pnet", x, False)
+        if timer is not None:
+            timer.pnet_inputs.append(level.shape[:2])
+        with _time(timer, "nms"):
+            c = pnet_candidates(prob[0], reg[0], level.shape[1] / w, level.shape[0] / h, cfg.thresholds[0])
+            if len(c):
+                rows.append(c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet_level)])
+    with _time(timer, "nms"):
+        if not rows:
+            return np.zeros((0, 5))
+        c = np.concatenate(rows)
+        c = c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet)]
+        return _limit(np.column_stack([B.square(B.calibrate(c[:, :4], c[:, 5:9])), c[:, 4]]), cfg)
 
 
-def _run_crops(image: np.ndarray, boxes: np.ndarray, stage: str, backend: Backend):
+def _run_crops(
+    images: Sequence[np.ndarray],
+    boxes: Sequence[np.ndarray],
+    stage: str,
+    backend: Backend,
+    landmarks: bool,
+    timer: StageTimer | None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Crop every image's boxes, run ``stage`` over all crops in chunks, split the outputs per image."""
     size = backend.input_sizes[stage]
+    counts = [len(b) for b in boxes]
+    total = sum(counts)
+    if timer is not None:
+        timer.batch[stage] += total
+    # (image, start, stop) pieces, cut so that no network call exceeds CHUNK crops
+    pieces = [(i, s, min(s + CHUNK, n)) for i, n in enumerate(counts) for s in range(0, n, CHUNK)]
     probs, regs, lmks = [], [], []
-    for i in range(0, len(boxes), CHUNK):
-        crops = crop_boxes(image, boxes[i : i + CHUNK], size)
-        p, r, l = backend.run(stage, to_net_input(crops))
+    start = 0
+    while start < len(pieces):
+        stop, n = start, 0
+        while stop < len(pieces) and n + pieces[stop][2] - pieces[stop][1] <= CHUNK:
+            n += pieces[stop][2] - pieces[stop][1]
+            stop += 1
+        with _time(timer, "crops"):
+            batch = np.empty((n, 3, size, size), np.float32)
+            k = 0
+            for i, s, e in pieces[start:stop]:
+                batch[k : k + e - s] = to_net_input(crop_boxes(images[i], boxes[i][s:e], size))
+                k += e - s
+        with _time(timer, stage):
+            p, r, l = _run(backend, stage, batch, landmarks)
         probs.append(p), regs.append(r), lmks.append(l)
-    return np.concatenate(probs), np.concatenate(regs), np.concatenate(lmks)
+        start = stop
+    if not probs:
+        return [(np.zeros(0), np.zeros((0, 4)), np.zeros((0, 10)) if landmarks else None) for _ in counts]
+    prob, reg = np.concatenate(probs), np.concatenate(regs)
+    lmk = np.concatenate(lmks) if landmarks else None
+    out, at = [], 0
+    for n in counts:
+        out.append((prob[at : at + n], reg[at : at + n], lmk[at : at + n] if lmk is not None else None))
+        at += n
+    return out
 
 
-def stage_rnet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig) -> np.ndarray:
-    """R-Net on the P-Net candidates -> square boxes ``(K, 5)``."""
-    if len(cand) == 0:
-        return cand
-    prob, reg, _ = _run_crops(image, cand[:, :4], "rnet", backend)
+def _rnet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, cfg: DetectConfig) -> np.ndarray:
     keep = prob > cfg.thresholds[1]
     boxes, scores, reg = cand[keep, :4], prob[keep], reg[keep]
     pick = B.nms(boxes, scores, cfg.nms_rnet)
@@ -66,17 +177,54 @@ def stage_rnet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: Detec
     return _limit(np.column_stack([boxes, scores[pick]]), cfg)
 
 
-def stage_onet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig):
-    """O-Net on the R-Net boxes -> final ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)``."""
-    if len(cand) == 0:
-        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-    prob, reg, lmk = _run_crops(image, cand[:, :4], "onet", backend)
+def _onet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, lmk: np.ndarray, cfg: DetectConfig):
     keep = prob > cfg.thresholds[2]
     boxes, scores, reg, lmk = cand[keep, :4], prob[keep], reg[keep], lmk[keep]
     landmarks = landmarks_from_offsets(boxes, lmk)
     boxes = B.calibrate(boxes, reg)
     pick = B.nms(boxes, scores, cfg.nms_onet, mode="min")
     return boxes[pick], scores[pick], landmarks[pick]
+
+
+def _empty_final():
+    return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+
+
+def stage_rnet(
+    image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None
+) -> np.ndarray:
+    """R-Net on the P-Net candidates -> square boxes ``(K, 5)``."""
+    if len(cand) == 0:
+        return cand
+    (prob, reg, _), = _run_crops([image], [cand[:, :4]], "rnet", backend, False, timer)
+    with _time(timer, "nms"):
+        return _rnet_post(cand, prob, reg, cfg)
+
+
+def stage_onet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None):
+    """O-Net on the R-Net boxes -> final ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)``."""
+    if len(cand) == 0:
+        return _empty_final()
+    (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer)
+    with _time(timer, "nms"):
+        return _onet_post(cand, prob, reg, lmk, cfg)
+
+
+def detect_batch(
+    images: Sequence[np.ndarray], backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The whole cascade on several RGB images; R-Net and O-Net run once over all images' candidates.
+
+    Returns, per image, ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)`` as
+    :func:`stage_onet` does; the same as running the stages image by image.
+    """
+    cands = [stage_pnet(im, backend, cfg, timer) for im in images]
+    outs = _run_crops(images, [c[:, :4] for c in cands], "rnet", backend, False, timer)
+    with _time(timer, "nms"):
+        cands = [_rnet_post(c, p, r, cfg) if len(c) else c for c, (p, r, _) in zip(cands, outs)]
+    outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer)
+    with _time(timer, "nms"):
+        return [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
 
 
 def landmarks_from_offsets(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..config import DetectConfig
 from ..imaging import ImageInput, to_rgb
-from .backends import Backend, OnnxBackend
-from .cascade import stage_onet, stage_pnet, stage_rnet
+from .backends import Backend, make_backend
+from .cascade import StageTimer, detect_batch
 from .result import DetectResult
 
 
@@ -25,7 +25,16 @@ class Detector:
     ``weights``: ``None`` (bundled default), a bundled set's name, or a folder
     with ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``. ``config`` holds the
     detection settings; keyword overrides (``min_face_size=40``...) change them.
-    ``threads``: ONNX Runtime intra-op threads (``None``: its default).
+    ``threads``: intra-op threads of the runtime (``None``: its default).
+    ``backend``: ``"onnx"`` (default: ONNX Runtime, CPU), ``"torch"`` (PyTorch, on
+    ``device``: ``"cpu"``, ``"cuda"``...; needs torch and onnx) or a backend object
+    (see :mod:`openmtcnn.detect.backends`). ``batch_size``: how many images of a list
+    go through the cascade together (R-Net and O-Net see all their candidates at once).
+
+    Each result's ``timings`` holds seconds per part: ``pyramid`` (resizing, input
+    preparation), ``pnet``, ``rnet``, ``onet`` (the networks), ``nms`` (candidate
+    decoding, NMS, box regression), ``crops``, ``other`` (the rest) and ``total``
+    (for images detected together: the batch's figures divided among its images).
     """
 
     def __init__(
@@ -34,11 +43,17 @@ class Detector:
         config: DetectConfig | None = None,
         *,
         threads: int | None = None,
-        backend: Backend | None = None,
+        backend: str | Backend | None = None,
+        device: str | None = None,
+        batch_size: int = 8,
         **overrides: Any,
     ):
         self.config = (config or DetectConfig()).replace(**overrides)
-        self.backend: Backend = backend if backend is not None else OnnxBackend(weights, threads=threads)
+        self.backend: Backend = make_backend(backend, weights, threads=threads, device=device)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.last_timer: StageTimer | None = None  # the work counts of the last call (benchmarks read them)
 
     def detect(
         self, image: ImageInput | Sequence[ImageInput], *, bgr: bool = False
@@ -48,7 +63,12 @@ class Detector:
         Arrays are RGB unless ``bgr=True`` (OpenCV's ``cv2.imread`` order).
         """
         if isinstance(image, (list, tuple)):
-            return [self._detect_one(im, bgr) for im in image]
+            out: list[DetectResult] = []
+            for i in range(0, len(image), self.batch_size):
+                part = image[i : i + self.batch_size]
+                sources = [str(im) if isinstance(im, (str, os.PathLike)) else None for im in part]
+                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr) for im in part], sources)
+            return out
         return self._detect_one(image, bgr)
 
     def _detect_one(self, image: ImageInput, bgr: bool) -> DetectResult:
@@ -58,21 +78,32 @@ class Detector:
 
     def detect_rgb(self, rgb: np.ndarray, source: str | None = None) -> DetectResult:
         """The cascade on an RGB uint8 ``(H, W, 3)`` array."""
-        cfg = self.config
-        h, w = rgb.shape[:2]
+        return self.detect_rgb_batch([rgb], [source])[0]
+
+    def detect_rgb_batch(self, images: Sequence[np.ndarray], sources: Sequence[str | None] | None = None) -> list[DetectResult]:
+        """The cascade on several RGB uint8 arrays at once (R-Net and O-Net batched over all of them)."""
+        sources = list(sources) if sources is not None else [None] * len(images)
+        if len(sources) != len(images):
+            raise ValueError(f"{len(images)} images but {len(sources)} sources")
+        timer = StageTimer()
         t0 = time.perf_counter()
-        cand = stage_pnet(rgb, self.backend, cfg)
-        t1 = time.perf_counter()
-        cand = stage_rnet(rgb, cand, self.backend, cfg)
-        t2 = time.perf_counter()
-        boxes, scores, landmarks = stage_onet(rgb, cand, self.backend, cfg)
-        t3 = time.perf_counter()
-        res = DetectResult(
-            boxes.astype(np.float32),
-            np.asarray(scores, np.float32),
-            landmarks.astype(np.float32),
-            (w, h),
-            source,
-        )
-        res.timings = {"pnet": t1 - t0, "rnet": t2 - t1, "onet": t3 - t2}
-        return res
+        found = detect_batch(images, self.backend, self.config, timer)
+        total = time.perf_counter() - t0
+        self.last_timer = timer
+        timings = dict(timer.seconds)
+        timings["other"] = max(0.0, total - sum(timings.values()))
+        timings["total"] = total
+        share = {k: v / max(1, len(images)) for k, v in timings.items()}
+        results = []
+        for rgb, source, (boxes, scores, landmarks) in zip(images, sources, found):
+            h, w = rgb.shape[:2]
+            res = DetectResult(
+                boxes.astype(np.float32),
+                np.asarray(scores, np.float32),
+                landmarks.astype(np.float32),
+                (w, h),
+                source,
+            )
+            res.timings = dict(share)
+            results.append(res)
+        return results

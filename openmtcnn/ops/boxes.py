@@ -50,21 +50,80 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: NmsMode =
     scores = np.asarray(scores, dtype=np.float64)
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
+    order = np.argsort(-scores, kind="stable")
+    if threshold >= 0 and len(boxes) > 1 and np.isfinite(boxes[:, :4]).all():
+        kept = _greedy_sparse(boxes, order, threshold, mode)
+        if kept is not None:
+            return kept
+    return _greedy_loop(boxes, order, threshold, mode)
+
+
+_SPARSE_MAX_PAIRS_PER_BOX = 128  # denser clusters suit the loop, which drops a kept box's neighbours at once
+
+
+def _greedy_sparse(boxes: np.ndarray, order: np.ndarray, threshold: float, mode: NmsMode) -> np.ndarray | None:
+    """The greedy loop's result, computing overlaps only for pairs of boxes whose x-ranges meet.
+
+    Other pairs have no intersection, so overlap 0, which never exceeds a threshold
+    >= 0 (finite boxes). Each overlap is the same float expression as in the loop
+    (it is symmetric bit for bit), so the kept set is identical. Returns ``None``
+    when the boxes overlap too densely for this to pay.
+    """
+    n = len(boxes)
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     areas = area(boxes)
-    order = np.argsort(-scores, kind="stable")
+    by_x = np.argsort(x1, kind="stable")
+    end = np.searchsorted(x1[by_x], x2[by_x], side="left")  # boxes by_x[p+1:end[p]] start inside box by_x[p]
+    count = np.maximum(end - np.arange(n) - 1, 0)
+    total = int(count.sum())
+    if total > _SPARSE_MAX_PAIRS_PER_BOX * n:
+        return None
+    if total == 0:
+        return order.astype(np.int64)
+    first = np.repeat(np.arange(n), count)
+    second = first + 1 + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
+    a, b = by_x[first], by_x[second]
+    w = np.maximum(np.minimum(x2[a], x2[b]) - np.maximum(x1[a], x1[b]), 0)
+    h = np.maximum(np.minimum(y2[a], y2[b]) - np.maximum(y1[a], y1[b]), 0)
+    inter = w * h
+    denom = np.minimum(areas[a], areas[b]) if mode == "min" else areas[a] + areas[b] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ov = np.where(denom > 0, inter / denom, 0.0)
+    hit = ~(ov <= threshold)
+    a, b = a[hit], b[hit]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    ra, rb = rank[a], rank[b]
+    src, dst = np.minimum(ra, rb), np.maximum(ra, rb)  # the better-ranked box suppresses the other
+    srt = np.argsort(src, kind="stable")
+    src, dst = src[srt], dst[srt]
+    starts = np.searchsorted(src, np.arange(n + 1)).tolist()
+    removed = np.zeros(n, dtype=bool)
     keep = []
-    while order.size > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = w * h
-        denom = np.minimum(areas[i], areas[rest]) if mode == "min" else areas[i] + areas[rest] - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
+    for r in range(n):
+        if removed[r]:
+            continue
+        keep.append(r)
+        if starts[r + 1] > starts[r]:
+            removed[dst[starts[r] : starts[r + 1]]] = True
+    return order[np.asarray(keep, dtype=np.int64)]
+
+
+def _greedy_loop(boxes: np.ndarray, order: np.ndarray, threshold: float, mode: NmsMode) -> np.ndarray:
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = area(boxes)
+    keep = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while order.size > 0:
+            i = order[0]
+            keep.append(i)
+            rest = order[1:]
+            w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+            h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
+            inter = w * h
+            denom = np.minimum(areas[i], areas[rest]) if mode == "min" else areas[i] + areas[rest] - inter
             ov = np.where(denom > 0, inter / denom, 0.0)
-        order = rest[ov <= threshold]
+            order = rest[ov <= threshold]
     return np.asarray(keep, dtype=np.int64)
 
 
