@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import time
@@ -35,6 +36,11 @@ def _detection_options(p: argparse.ArgumentParser, defaults: DetectConfig, what:
     g.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
     p.add_argument("--label", default=None, help="name of this run in tables and plots (default: the weights' name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _slug(label: str) -> str:
+    """A label made safe as a folder name for the default run folder."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
 
 
 def _settings(args) -> dict:
@@ -122,7 +128,7 @@ def run_widerface(args) -> int:
 
     if args.images is not None:
         det, info, label = _detector(args)
-        out = args.out or Path("runs") / "widerface" / label
+        out = args.out or Path("runs") / "widerface" / _slug(label)
         pred_dir = out / "pred"
         images = W.list_event_images(args.images)
         events = _select_events(sorted({ev for ev, _ in images}), args.events)
@@ -240,7 +246,7 @@ def run_landmarks_cmd(args) -> int:
     t0 = time.perf_counter()
     faces = L.read_landmark_list(args.list)
     det, info, label = _detector(args)
-    out = args.out or Path("runs") / "landmarks" / label
+    out = args.out or Path("runs") / "landmarks" / _slug(label)
     print(f"{len(faces)} faces from {args.list}", file=sys.stderr)
     run = L.run_landmarks(faces, args.images, det, end_to_end=not args.no_end_to_end, progress=not args.no_progress)
     res = L.summarise(run, args.match_iou)
@@ -321,14 +327,14 @@ def run_fddb_cmd(args) -> int:
     failed = []
     if args.pred:
         label = args.label or args.pred[0].stem
-        out = args.out or Path("runs") / "fddb" / label
+        out = args.out or Path("runs") / "fddb" / _slug(label)
         detections: dict = {}
         for f in args.pred:
             detections.update(F.read_detections(f))
     else:
         det, info, label = _detector(args)
         summary.update(info)
-        out = args.out or Path("runs") / "fddb" / label
+        out = args.out or Path("runs") / "fddb" / _slug(label)
         detections = {}
         for k in folds:
             names = F.read_fold(args.folds / f"FDDB-fold-{k}.txt")
