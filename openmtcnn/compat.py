@@ -201,7 +201,12 @@ def convert(src: str | Path | None = None) -> dict[str, "MTCNNNet"]:
 def manifest_extra(src: Path) -> dict:
     """What ``manifest.json`` records about a converted original set (with the source files' SHA-256)."""
     import hashlib
+    from importlib import metadata
 
+    try:
+        installed = metadata.version("facenet-pytorch")  # reads the package metadata, does not import it
+    except metadata.PackageNotFoundError:
+        installed = None
     return {
         "source": SOURCE,
         "license": "MIT (the authors' MTCNN release; facenet-pytorch is MIT too)",
@@ -209,6 +214,7 @@ def manifest_extra(src: Path) -> dict:
         "Convolutional Networks, IEEE SPL 23(10), 2016",
         "converted_from": {f"{s}.pt": hashlib.sha256((Path(src) / f"{s}.pt").read_bytes()).hexdigest() for s in STAGES},
         "converted_by": "openmtcnn convert-weights",
+        "facenet_pytorch_installed": installed,
         "landmarks": dict(HAS_LANDMARKS),
         "note": "input RGB, (x - 127.5) / 128, upright (the transposed training is folded into the weights); "
         "P-Net and R-Net have no landmark head (zeros)",
