@@ -60,6 +60,8 @@ class SampleConfig:
     part_iou: float = 0.4
     pos_iou: float = 0.65
     landmark_per_face: int = 4  # jittered crops per landmark face (kept with IoU >= pos_iou)
+    landmark_jitter_shift: float | None = None  # None: jitter_shift (O-Net sees well-aligned boxes: less jitter)
+    landmark_jitter_scale: list[float] | None = None  # None: jitter_scale
     landmark_flip: float = 0.5  # probability of a mirrored copy (left/right points swapped)
     landmark_rotate: float = 0.5  # probability of a rotated copy
     landmark_max_angle: float = 15.0  # degrees

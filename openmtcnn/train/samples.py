@@ -39,7 +39,8 @@ from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 
 SPLITS = ("train", "val")
 LABEL_DIM = 14
-FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
+FLIP_POINTS = [1, 0, 2, 4, 3]
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale"}  # left/right eye and mouth corners swap under a mirror
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -86,13 +87,16 @@ def near_negatives(rng: np.random.Generator, face: np.ndarray, w: int, h: int, g
     return boxes[:n]
 
 
-def jittered(rng: np.random.Generator, face: np.ndarray, n: int, s: SampleConfig) -> np.ndarray:
-    """``n`` squares around ``face``: centre shifted by up to ``jitter_shift`` of its size, side scaled."""
+def jittered(rng: np.random.Generator, face: np.ndarray, n: int, s: SampleConfig, shift: float | None = None,
+             scale: list[float] | None = None) -> np.ndarray:
+    """``n`` squares around ``face``: centre shifted by up to ``shift`` of its size, side scaled by ``scale``
+    (defaults: the config's ``jitter_shift`` / ``jitter_scale``)."""
     fw, fh = face[2] - face[0], face[3] - face[1]
-    lo, hi = s.jitter_scale
+    shift = s.jitter_shift if shift is None else shift
+    lo, hi = s.jitter_scale if scale is None else scale
     side = rng.uniform(lo * min(fw, fh), hi * max(fw, fh), n)
-    cx = face[0] + fw / 2 + rng.uniform(-s.jitter_shift, s.jitter_shift, n) * fw
-    cy = face[1] + fh / 2 + rng.uniform(-s.jitter_shift, s.jitter_shift, n) * fh
+    cx = face[0] + fw / 2 + rng.uniform(-shift, shift, n) * fw
+    cy = face[1] + fh / 2 + rng.uniform(-shift, shift, n) * fh
     return _squares(cx, cy, side)
 
 
@@ -225,7 +229,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
             m = cv2.getRotationMatrix2D(c, angle, 1.0)
             img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             pts = np.column_stack([pts, np.ones(5)]) @ m.T
-        cb = jittered(rng, box, 1, s)
+        cb = jittered(rng, box, 1, s, s.landmark_jitter_shift, s.landmark_jitter_scale)
         if B.box_iou(cb, box[None])[0, 0] < s.pos_iou:
             continue
         off = landmark_offsets(cb, pts[None])[0]
@@ -307,7 +311,9 @@ class SampleStore:
 
 def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
     """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes."""
-    h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, asdict(cfg.samples), asdict(cfg.data)], sort_keys=True).encode())
+    # options added later count only when set, so earlier sample sets stay valid
+    sample_settings = {k: v for k, v in asdict(cfg.samples).items() if v is not None or k not in LATER_OPTIONS}
+    h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, sample_settings, asdict(cfg.data)], sort_keys=True).encode())
     for stage in sorted(prev):
         h.update(Path(prev[stage]).read_bytes())
     return h.hexdigest()[:16]
