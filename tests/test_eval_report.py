@@ -44,7 +44,8 @@ def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(json.dumps(data))
     out = tmp_path / "docs" / "results"
-    assert main(["evaluate", "report", "--runs", str(tmp_path / "a"), str(tmp_path / "b" / "widerface.json"), "--out", str(out)]) == 0
+    (tmp_path / "notes.md").write_text("Measured on a busy machine.\n")
+    assert main(["evaluate", "report", "--runs", str(tmp_path / "a"), str(tmp_path / "b" / "widerface.json"), "--out", str(out), "--notes", str(tmp_path / "notes.md")]) == 0
     md = (tmp_path / "docs" / "results.md").read_text()
     assert "| original | min face 10, scale 0.79, thr 0.5/0.5/0.3 | 3226 | 0.830 | 0.810 | 0.630 |" in md
     assert md.index("| original |") < md.index("| ours |")  # best first
@@ -54,6 +55,7 @@ def test_report_tables_figures_and_published_numbers(tmp_path, capsys):
     assert "3226 of 3226 (uniform sample)" not in md and "100 of 3226 (uniform sample)" in md
     assert "- ours: trained here (`w/ours`)" in md
     assert "![WIDER FACE val precision-recall](results/widerface_pr.png)" in md
+    assert md.rstrip().endswith("## Notes\n\nMeasured on a busy machine.")
     assert (out / "widerface_pr.png").stat().st_size > 1000 and (out / "landmarks_ced.png").is_file()
     assert "wrote" in capsys.readouterr().out
 

@@ -380,6 +380,7 @@ def _add_report(sub) -> None:
     p.add_argument("--runs", type=Path, nargs="+", required=True, help="run folders (or summary JSON files)")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="figure folder (default docs/results); the markdown goes next to it as results.md")
     p.add_argument("--markdown", type=Path, default=None, help="markdown path (default: OUT.md, e.g. docs/results.md)")
+    p.add_argument("--notes", type=Path, default=None, help="markdown file appended as a Notes section (e.g. docs/results/notes.md)")
     p.set_defaults(func=run_report_cmd)
 
 
@@ -388,6 +389,7 @@ def run_report_cmd(args) -> int:
     from ..evaluate.runs import find_summaries
 
     md = args.markdown or args.out.with_suffix(".md")
-    path = build_report(find_summaries(args.runs), args.out, md)
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else None
+    path = build_report(find_summaries(args.runs), args.out, md, notes)
     print(f"wrote {path}")
     return 0

@@ -52,8 +52,13 @@ def _time_text(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def build_report(summaries: Sequence[dict[str, Any]], fig_dir: str | os.PathLike, md_path: str | os.PathLike) -> Path:
-    """Write ``md_path`` (tables, published figures beside) and the PNGs it links under ``fig_dir``."""
+def build_report(
+    summaries: Sequence[dict[str, Any]], fig_dir: str | os.PathLike, md_path: str | os.PathLike, notes: str | None = None
+) -> Path:
+    """Write ``md_path`` (tables, published figures beside) and the PNGs it links under ``fig_dir``.
+
+    ``notes``: markdown appended as a "Notes" section (kept in a file so that regenerating keeps it).
+    """
     fig_dir, md_path = Path(fig_dir), Path(md_path)
     fig_dir.mkdir(parents=True, exist_ok=True)
     rel = os.path.relpath(fig_dir, md_path.parent)
@@ -73,6 +78,8 @@ def build_report(summaries: Sequence[dict[str, Any]], fig_dir: str | os.PathLike
         md += _landmarks_section(by["landmarks"], fig_dir, rel)
     if by["fddb"]:
         md += _fddb_section(by["fddb"], fig_dir, rel)
+    if notes and notes.strip():
+        md += ["## Notes", "", notes.strip(), ""]
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
     return md_path
