@@ -181,3 +181,18 @@ def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):
     cfg.samples.jitter_per_face += 1
     with pytest.raises(RuntimeError, match="other settings"):
         S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)
+
+
+def test_landmark_jitter_option_changes_only_landmark_crops(dataset):
+    cfg = StageConfig(stage="onet")
+    base = S.fingerprint(cfg, {})
+    cfg.samples.landmark_jitter_shift = None  # unset: same samples as before the option existed
+    assert S.fingerprint(cfg, {}) == base
+    cfg.samples.landmark_jitter_shift = 0.0
+    cfg.samples.landmark_jitter_scale = [1.0, 1.0]
+    assert S.fingerprint(cfg, {}) != base
+    cfg.samples.landmark_flip = cfg.samples.landmark_rotate = 0.0
+    face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
+    image = S.read_rgb(dataset / "landmarks" / face.path)
+    _, labs = S.landmark_samples(np.random.default_rng(0), image, face, cfg)["landmark"]
+    assert np.all(labs[:, :4] == labs[0, :4])  # no jitter: every crop is the same box
