@@ -35,6 +35,16 @@ class Backend(Protocol):
     def run(self, stage: str, batch: np.ndarray, landmarks: bool = True) -> Outputs: ...
 
 
+def _constants(graph: Any) -> dict[str, Any]:
+    """Initializers by name, plus the outputs of ``Identity`` nodes over them (the exporter
+    shares equal tensors, e.g. untrained PReLU slopes, through such nodes)."""
+    consts = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in consts:
+            consts[node.output[0]] = consts[node.input[0]]
+    return consts
+
+
 def _read_manifest(weights_dir: Path) -> dict:
     manifest = weights_dir / "manifest.json"
     return json.loads(manifest.read_text()) if manifest.exists() else {}
@@ -64,7 +74,7 @@ def optimize_graph(model: Any) -> Any:
 
     m = copy.deepcopy(model)
     g = m.graph
-    inits = {i.name: i for i in g.initializer}
+    inits = _constants(g)
     new_nodes = []
     for node in g.node:
         slope = inits.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
@@ -210,7 +220,7 @@ def nets_from_onnx(weights: str | Path | None = None) -> dict[str, Any]:
         net = MTCNNNet(spec)
         path = weights_dir / f"{stage}.onnx"
         model = onnx.load(str(path))
-        arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        arrays = {k: numpy_helper.to_array(v) for k, v in _constants(model.graph).items()}
         prelu_slopes = [arrays[n.input[1]] for n in model.graph.node if n.op_type == "PRelu" and n.input[1] in arrays]
         prelu_keys = [k for k, v in net.named_parameters() if k.endswith(".weight") and _is_prelu(net, k)]
         state = {}

@@ -54,6 +54,7 @@ class Detector:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self.last_timer: StageTimer | None = None  # the work counts of the last call (benchmarks read them)
+        self.clock = time.perf_counter  # what ``timings`` measure; time.process_time gives CPU seconds
 
     def detect(
         self, image: ImageInput | Sequence[ImageInput], *, bgr: bool = False
@@ -85,10 +86,10 @@ class Detector:
         sources = list(sources) if sources is not None else [None] * len(images)
         if len(sources) != len(images):
             raise ValueError(f"{len(images)} images but {len(sources)} sources")
-        timer = StageTimer()
-        t0 = time.perf_counter()
+        timer = StageTimer(self.clock)
+        t0 = self.clock()
         found = detect_batch(images, self.backend, self.config, timer)
-        total = time.perf_counter() - t0
+        total = self.clock() - t0
         self.last_timer = timer
         timings = dict(timer.seconds)
         timings["other"] = max(0.0, total - sum(timings.values()))

@@ -1,0 +1,142 @@
+"""Cascade building blocks: fast NMS, crops, input scaling and chunked batches equal their plain versions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from openmtcnn.ops import boxes as B
+from openmtcnn.ops.crops import crop_boxes, to_net_input
+
+
+def loop_nms(boxes, scores, threshold, mode="union"):
+    """The textbook greedy loop (what ``boxes.nms`` was before it got faster)."""
+    boxes = np.asarray(boxes, np.float64)
+    x1, y1, x2, y2 = boxes.T[:4]
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        denom = np.minimum(areas[i], areas[rest]) if mode == "min" else areas[i] + areas[rest] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ov = np.where(denom > 0, inter / denom, 0.0)
+        order = rest[ov <= threshold]
+    return np.asarray(keep, np.int64)
+
+
+def box_sets(rng, n_sets=300):
+    for t in range(n_sets):
+        k = int(rng.integers(1, 200))
+        if t % 4 == 0:  # integer grid: equal boxes, touching edges, zero areas, tied scores
+            xy = rng.integers(0, 15, (k, 2)).astype(float)
+            wh = rng.integers(0, 6, (k, 2)).astype(float)
+        elif t % 4 == 1:  # one dense cluster (a face seen by many P-Net windows)
+            xy = rng.normal(100, 4, (k, 2))
+            wh = rng.uniform(20, 24, (k, 1)).repeat(2, 1)
+        else:
+            xy = rng.uniform(0, 200, (k, 2))
+            wh = rng.uniform(0, 40, (k, 2))
+        scores = rng.integers(0, 4, k).astype(float) if t % 2 else rng.random(k)
+        yield np.hstack([xy, xy + wh]), scores
+
+
+def test_nms_equals_the_greedy_loop(rng):
+    n = 0
+    for boxes, scores in box_sets(rng):
+        for thr in (0.0, 0.3, 0.5, 0.7, 1.0):
+            for mode in ("union", "min"):
+                np.testing.assert_array_equal(B.nms(boxes, scores, thr, mode), loop_nms(boxes, scores, thr, mode))
+                n += 1
+    assert n == 3000
+
+
+def test_nms_fallbacks_equal_the_loop(rng):
+    boxes, scores = next(box_sets(np.random.default_rng(3)))
+    # a negative threshold and non-finite boxes take the loop path; results still match
+    np.testing.assert_array_equal(B.nms(boxes, scores, -0.1), loop_nms(boxes, scores, -0.1))
+    bad = boxes.copy()
+    bad[::3, 2] = np.nan
+    np.testing.assert_array_equal(B.nms(bad, scores, 0.5), loop_nms(bad, scores, 0.5))
+    assert B.nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+
+
+def plain_crop(image, box, size):
+    h, w = image.shape[:2]
+    ib = B.integer_boxes(box[None])[0]
+    patch = np.zeros((ib[3] - ib[1], ib[2] - ib[0], 3), np.uint8)
+    sx1, sy1, sx2, sy2 = max(ib[0], 0), max(ib[1], 0), min(ib[2], w), min(ib[3], h)
+    if sx2 > sx1 and sy2 > sy1:
+        patch[sy1 - ib[1] : sy2 - ib[1], sx1 - ib[0] : sx2 - ib[0]] = image[sy1:sy2, sx1:sx2]
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def test_crop_boxes_equals_plain_crops(rng):
+    image = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    xy = rng.uniform(-60, 140, (300, 2))
+    side = rng.uniform(0.3, 120, (300, 1))
+    boxes = np.hstack([xy, xy + side])
+    for size in (12, 24, 48):
+        got = crop_boxes(image, boxes, size)
+        want = np.stack([plain_crop(image, b, size) for b in boxes])
+        np.testing.assert_array_equal(got, want)
+    assert crop_boxes(image, np.zeros((0, 4)), 24).shape == (0, 24, 24, 3)
+
+
+def test_level_input_equals_to_net_input(rng):
+    from openmtcnn.detect.cascade import level_input
+
+    level = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    level[0, :3] = [[0, 0, 0], [255, 255, 255], [127, 128, 1]]
+    np.testing.assert_array_equal(level_input(level), to_net_input(level))
+    assert level_input(level).flags["C_CONTIGUOUS"]
+
+
+def test_chunked_batches_change_nothing(random_weights, monkeypatch):
+    """Images whose candidates are split over several network calls give the same faces."""
+    from openmtcnn import Detector
+    from openmtcnn.detect import cascade
+    from openmtcnn.imaging import load_image
+
+    photo = load_image(Path(__file__).resolve().parent / "fixtures" / "images" / "situation_room_480.jpg")
+    det = Detector(random_weights, threads=1, min_face_size=30, thresholds=(0.53, 0.484, 0.4966))
+    images = [photo, np.ascontiguousarray(photo[:, ::-1])]
+    whole = det.detect(images)
+    assert det.last_timer.batch["rnet"] > 40
+    monkeypatch.setattr(cascade, "CHUNK", 7)
+    chunked = det.detect(images)
+    for a, b in zip(whole, chunked):
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_stage_timer_and_timings(random_weights):
+    from openmtcnn import Detector
+    from openmtcnn.detect.cascade import StageTimer
+
+    t = StageTimer()
+    with t("x"):
+        time.sleep(0.002)
+    assert t.seconds["x"] >= 0.002
+    det = Detector(random_weights, threads=1, min_face_size=40)
+    res = det.detect(np.full((120, 160, 3), 90, np.uint8))
+    assert {"pyramid", "pnet", "nms", "other", "total"} <= set(res.timings)
+    assert res.timings["total"] >= sum(v for k, v in res.timings.items() if k != "total") - 1e-9
+    assert len(det.last_timer.pnet_inputs) >= 1
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_batch_size_must_be_positive(random_weights, bad):
+    from openmtcnn import Detector
+
+    with pytest.raises(ValueError, match="batch_size"):
+        Detector(random_weights, batch_size=bad)
