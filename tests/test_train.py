@@ -196,3 +196,36 @@ def test_landmark_jitter_option_changes_only_landmark_crops(dataset):
     image = S.read_rgb(dataset / "landmarks" / face.path)
     _, labs = S.landmark_samples(np.random.default_rng(0), image, face, cfg)["landmark"]
     assert np.all(labs[:, :4] == labs[0, :4])  # no jitter: every crop is the same box
+
+
+def test_training_resumes_after_a_kill_exactly(dataset, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from openmtcnn.train import trainer as T
+
+    cfg = StageConfig(stage="pnet")
+    cfg.samples.workers = 1
+    cfg.train.batch_size, cfg.train.epochs, cfg.train.steps_per_epoch = 32, 2, 5
+    cfg.train.checkpoint_seconds = 0  # checkpoint after every step
+    quiet = lambda *a: None  # noqa: E731
+    S.generate(cfg, dataset, tmp_path / "samples", log=quiet)
+    T.train_stage(cfg, tmp_path / "samples", tmp_path / "full", log=quiet)
+
+    real, calls = T.losses, {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 8:  # in the second epoch
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "losses", dying)
+    with pytest.raises(KeyboardInterrupt):
+        T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    monkeypatch.setattr(T, "losses", real)
+    summary = T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    assert summary["epochs_run"] == 2
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert [r["val_loss"] for r in a["state"]["rows"]] == [r["val_loss"] for r in b["state"]["rows"]]

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    command = "openmtcnn " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("openmtcnn") else " ".join(["openmtcnn", *sys.argv[1:]])
+    command = " ".join(["openmtcnn", *sys.argv[1:]])  # recorded in the model card
     for cfg, path in cfgs:
         run_stage(cfg, args.data, args.runs, fresh=args.fresh, config_path=path, command=command)
     evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None

@@ -68,7 +68,6 @@ def export_weights(runs: str | Path, out_dir: str | Path, extra_eval: dict | Non
     """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``."""
     from ..nets.export import export_set
     from .card import write_model_card
-    from .config import StageConfig
     from .trainer import load_best
 
     summaries = {}
