@@ -209,6 +209,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ax.plot(ep, [r[f"val_{key}"] for r in rows], label="val")
         ax.set_title(key)
         ax.set_xlabel("epoch")
+        ax.set_yscale("log")  # the first epoch's losses would flatten the rest
         ax.legend()
     ax = axes[3]
     for key in ("accuracy", "recall", "false_pos_rate"):
