@@ -48,7 +48,7 @@ def _time_text(run: dict[str, Any]) -> str:
             f"for all {n} images with {procs} process(es) on idle cores"
         )
     if m.get("cpus"):
-        parts.append(f"{m['cpus']} cores" + (f", load {m['load_avg_at_start'][0]:g} at start" if m.get("load_avg_at_start") else ""))
+        parts.append(f"{m['cpus']}-core machine")
     return "; ".join(parts)
 
 
