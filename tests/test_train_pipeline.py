@@ -74,6 +74,12 @@ def test_train_all_end_to_end(tmp_path, capsys):
     res = det.detect(img)
     assert res.boxes.shape[1:] == (4,) and res.landmarks.shape[1:] == (5, 2)
 
+    # 'export' rewrites the set and card from the runs, with benchmark figures given as JSON
+    figs = tmp_path / "figs.json"
+    figs.write_text(json.dumps({"Synthetic benchmark": {"AP": 0.5}}))
+    assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w2"), "--eval-json", str(figs)]) == 0
+    assert "Synthetic benchmark" in (tmp_path / "w2" / "MODEL_CARD.md").read_text()
+
     # a second run finds everything done and only re-exports
     capsys.readouterr()
     assert _run(argv) == 0

@@ -17,10 +17,11 @@ def add_parser(subparsers) -> None:
         description="Generate samples, train and export one stage, or all three in order. A killed run "
         "resumes where it stopped when started again with the same arguments.",
     )
-    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all"])
+    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all", "export"],
+                   help="a stage, all three in order, or 'export': only (re)write the weight set and model card from --runs")
     p.add_argument("--config", default=None,
                    help="stage config YAML (default: configs/STAGE.yaml); for 'all', a folder holding pnet/rnet/onet.yaml")
-    p.add_argument("--data", required=True, help="data folder; config paths are relative to it")
+    p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
     p.add_argument("--runs", default="runs", help="work folder for samples and checkpoints (default: runs)")
     p.add_argument("--out", default=None,
                    help="where the finished weight set goes (default: the bundled openmtcnn/weights/default)")
@@ -41,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from ..train.pipeline import export_weights, run_stage
     from ..weights import BUNDLED_DIR, DEFAULT_NAME
 
+    evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+    out = args.out or BUNDLED_DIR / DEFAULT_NAME
+    if args.stage == "export":
+        return 0 if export_weights(args.runs, out, evaluation) else 1
     stages = ["pnet", "rnet", "onet"] if args.stage == "all" else [args.stage]
-    if not Path(args.data).is_dir():
+    if args.data is None or not Path(args.data).is_dir():
         print(f"--data {args.data}: no such folder", file=sys.stderr)
         return 2
     try:
@@ -53,6 +58,5 @@ def run(args: argparse.Namespace) -> int:
     command = " ".join(["openmtcnn", *sys.argv[1:]])  # recorded in the model card
     for cfg, path in cfgs:
         run_stage(cfg, args.data, args.runs, fresh=args.fresh, config_path=path, command=command)
-    evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
-    export_weights(args.runs, args.out or BUNDLED_DIR / DEFAULT_NAME, evaluation)
+    export_weights(args.runs, out, evaluation)
     return 0
