@@ -27,8 +27,9 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         "# openmtcnn default weights: model card",
         "",
         f"Net variant `{summaries['pnet']['config']['variant']}` (the paper's P-Net / R-Net / O-Net), trained from scratch by "
-        "`openmtcnn train` (this project's code), exported to ONNX. Every figure below was written by the "
-        "training run itself (`openmtcnn/train/card.py`).",
+        "`openmtcnn train` (this project's code), exported to ONNX. The data, sample, training and validation "
+        "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
+        "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",
         "",
         "## Data",
         f"- WIDER FACE train: {p['wider_images_used']} images used ({p['wider_images_found']} found, "
