@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the landmark-list format has one reader, shared with evaluation
+from ..evaluate.landmarks import LandmarkFace, read_landmark_list  # noqa: F401
+
 #: column order of the per-face attribute flags in ``wider_face_*_bbx_gt.txt``
 WIDER_FLAGS = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
 
@@ -32,15 +35,6 @@ class WiderImage:
         """Faces usable as training targets: not flagged invalid and of positive size."""
         b = self.boxes
         return (self.flags[:, WIDER_FLAGS.index("invalid")] == 0) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-
-
-@dataclass
-class LandmarkFace:
-    """One face of the landmark set: image path (relative), box ``(4,)``, points ``(5, 2)``."""
-
-    path: str
-    box: np.ndarray
-    points: np.ndarray
 
 
 @dataclass
@@ -89,27 +83,6 @@ def read_wider_gt(gt_file: str | Path) -> list[WiderImage]:
         boxes = np.column_stack([a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]])
         out.append(WiderImage(name.replace("\\", "/"), boxes, a[:, 4:10].astype(np.int8)))
         i += 2 + max(n, 1)
-    return out
-
-
-def read_landmark_list(list_file: str | Path) -> list[LandmarkFace]:
-    """Parse ``PATH LEFT RIGHT TOP BOTTOM x1 y1 ... x5 y5`` lines (Sun et al. 2013 format)."""
-    list_file = Path(list_file)
-    if not list_file.is_file():
-        raise AnnotationError(f"{list_file}: no such landmark list")
-    out = []
-    for ln, line in enumerate(list_file.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 15:
-            raise AnnotationError(f"{list_file}:{ln}: expected a path and 14 numbers, got {len(parts)} fields")
-        try:
-            v = np.asarray([float(x) for x in parts[1:]], dtype=np.float64)
-        except ValueError as e:
-            raise AnnotationError(f"{list_file}:{ln}: {e}") from e
-        left, right, top, bottom = v[:4]
-        out.append(LandmarkFace(parts[0].replace("\\", "/"), np.array([left, top, right, bottom]), v[4:].reshape(5, 2)))
     return out
 
 
