@@ -92,7 +92,7 @@ def test_crop_boxes_equals_plain_crops(rng):
 
 
 def test_level_input_equals_to_net_input(rng):
-    from openmtcnn.detect.cascade import level_input
+    from openmtcnn.ops.crops import level_input
 
     level = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
     level[0, :3] = [[0, 0, 0], [255, 255, 255], [127, 128, 1]]

@@ -21,21 +21,16 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from ..config import DetectConfig
 from ..ops import boxes as B
-from ..ops.crops import crop_boxes, to_net_input
+from ..ops.crops import crop_boxes, level_input, to_net_input
 from .backends import Backend, OnnxBackend, TorchBackend
 from .pyramid import PNET_SIZE, pyramid_scales, resize_level
 
 PNET_STRIDE = 2
 CHUNK = 1024  # crops per R-Net / O-Net call (bounds memory; the nets' cost is linear in the batch)
-
-# (x - 127.5) / 128 for every uint8 value: bit-identical to to_net_input's float32 arithmetic
-# (x - 127.5 and the multiplication by 2**-7 are exact in float32)
-_NORM_LUT = ((np.arange(256, dtype=np.float32) - np.float32(127.5)) * np.float32(1.0 / 128.0)).astype(np.float32)
 
 
 class StageTimer:
@@ -74,19 +69,6 @@ def _run(backend: Backend, stage: str, batch: np.ndarray, landmarks: bool):
     if isinstance(backend, (OnnxBackend, TorchBackend)):
         return backend.run(stage, batch, landmarks=landmarks)
     return backend.run(stage, batch)
-
-
-def level_input(level: np.ndarray) -> np.ndarray:
-    """One pyramid level (uint8 HWC) -> ``(1, 3, h, w)`` float32, equal to ``to_net_input(level)``.
-
-    A table lookup per channel plane (OpenCV), instead of numpy's convert, two passes of
-    arithmetic and a transposing copy.
-    """
-    h, w = level.shape[:2]
-    out = np.empty((1, 3, h, w), np.float32)
-    for c, plane in enumerate(cv2.split(level)):
-        cv2.LUT(plane, _NORM_LUT, dst=out[0, c])
-    return out
 
 
 def pnet_candidates(prob: np.ndarray, reg: np.ndarray, sx: float, sy: float, threshold: float) -> np.ndarray:

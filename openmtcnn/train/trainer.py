@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
 from .config import SAMPLE_TYPES, StageConfig
 from .samples import FLIP_POINTS, SampleStore
 
@@ -76,7 +77,7 @@ def augment(x, kinds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, 
 
 def normalise(x):
     """0..255 -> the nets' input scale ``(x - 127.5) / 128`` (as :func:`openmtcnn.ops.crops.to_net_input`)."""
-    return (x - 127.5) * (1.0 / 128.0)
+    return (x - PIXEL_MEAN) * PIXEL_SCALE
 
 
 def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float):
