@@ -2,7 +2,7 @@
 
 from .align import align
 from .config import DetectConfig
-from .detect import DetectResult, Detector
+from .detect import DetectResult, Detector, FileResult, detect_files
 from .draw import draw
 from .imaging import ImageError
 from .video import FrameResult, VideoError, detect_video
@@ -14,11 +14,13 @@ __all__ = [
     "Detector",
     "DetectResult",
     "DetectConfig",
+    "FileResult",
     "FrameResult",
     "ImageError",
     "VideoError",
     "WeightsError",
     "align",
+    "detect_files",
     "detect_video",
     "draw",
     "__version__",

@@ -16,6 +16,9 @@ class DetectConfig:
     ``nms_pnet_level`` / ``nms_pnet`` / ``nms_rnet`` / ``nms_onet``: NMS IoU
     thresholds per pyramid level, across levels, after R-Net and after O-Net
     (the last one measured as intersection over the smaller box, "min").
+    ``pyramid``: ``"chained"`` (levels resized from earlier levels: faster) or
+    ``"direct"`` (each from the full image, as the original code; see
+    :func:`openmtcnn.detect.pyramid.pyramid_levels`).
     ``max_candidates``: cap on boxes passed from one stage to the next (0 = none),
     a guard against pathological images.
     """
@@ -27,6 +30,7 @@ class DetectConfig:
     nms_pnet: float = 0.7
     nms_rnet: float = 0.7
     nms_onet: float = 0.7
+    pyramid: str = "chained"
     max_candidates: int = 0
     landmarks: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -38,6 +42,8 @@ class DetectConfig:
             raise ValueError(f"scale_factor must be in (0, 1), got {self.scale_factor}")
         if len(self.thresholds) != 3 or not all(0 <= t <= 1 for t in self.thresholds):
             raise ValueError(f"thresholds must be three probabilities, got {self.thresholds}")
+        if self.pyramid not in ("chained", "direct"):
+            raise ValueError(f"pyramid must be 'chained' or 'direct', got {self.pyramid!r}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     def replace(self, **changes: Any) -> "DetectConfig":

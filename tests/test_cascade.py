@@ -140,3 +140,43 @@ def test_batch_size_must_be_positive(random_weights, bad):
 
     with pytest.raises(ValueError, match="batch_size"):
         Detector(random_weights, batch_size=bad)
+
+
+# ---------------------------------------------------------------------------------- pyramid
+
+
+def _photo():
+    from openmtcnn.imaging import load_image
+
+    return load_image(Path(__file__).resolve().parent / "fixtures" / "images" / sorted(
+        p.name for p in (Path(__file__).resolve().parent / "fixtures" / "images").glob("*.jpg"))[0])
+
+
+@pytest.mark.parametrize("min_face", [10, 20, 48])
+def test_chained_pyramid_levels_are_close_to_direct_ones(min_face):
+    """Same level sizes; a level resized from an earlier level is within a few grey levels (mean)
+    of the one resized from the full image; levels without a source twice their size are the same."""
+    from openmtcnn.detect.pyramid import level_size, pyramid_levels, pyramid_scales
+
+    image = _photo()
+    h, w = image.shape[:2]
+    scales = pyramid_scales(h, w, min_face, 0.709)
+    chained = list(pyramid_levels(image, scales, "chained"))
+    direct = list(pyramid_levels(image, scales, "direct"))
+    assert len(chained) == len(direct) == len(scales) > 5
+    for s, c, d in zip(scales, chained, direct):
+        assert c.shape == d.shape == (*level_size(h, w, s), 3)
+        diff = np.abs(c.astype(int) - d.astype(int))
+        if 2 * s > min(scales[0], 1.0):
+            assert diff.max() == 0  # resized from the full image in both modes
+        assert diff.mean() < 3.0, (s, diff.mean())
+
+
+def test_pyramid_mode_is_checked():
+    from openmtcnn.config import DetectConfig
+    from openmtcnn.detect.pyramid import pyramid_levels
+
+    with pytest.raises(ValueError, match="pyramid"):
+        DetectConfig(pyramid="fast")
+    with pytest.raises(ValueError, match="pyramid mode"):
+        list(pyramid_levels(np.zeros((40, 40, 3), np.uint8), [0.5], "fast"))

@@ -61,11 +61,13 @@ def folder(tmp_path, rng) -> Path:
     return root
 
 
-def test_folder_with_failures(folder, tmp_path, random_weights, det, capsys, monkeypatch):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_folder_with_failures(folder, tmp_path, random_weights, det, capsys, monkeypatch, jobs):
+    """One job (decoding thread) and two worker processes give the same lines, in input order."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "res" / "faces.jsonl"
     rc = main(
-        ["detect", "photos", "--weights", str(random_weights), *SETTINGS,
+        ["detect", "photos", "--weights", str(random_weights), *SETTINGS, "--jobs", jobs,
          "--output", str(out), "--draw", "drawn", "--crops", "crops", "--crop-size", "48", "--crop-margin", "0.1"]
     )  # fmt: skip
     stdout, err = capsys.readouterr()
@@ -184,3 +186,30 @@ def test_console_entry_exit_status(tmp_path, rng, random_weights):
     assert len(json.loads(ok.stdout)["faces"]) > 0
     missing = subprocess.run([*cmd, str(tmp_path / "missing.png")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "missing.png" in missing.stderr and missing.stdout == ""
+
+
+def test_detect_files_api_matches_detector(folder, random_weights, det):
+    """The library's multi-process run over files: same results as the detector, errors per file."""
+    from openmtcnn import detect_files
+
+    paths = sorted(str(p) for p in folder.rglob("*") if p.suffix in (".png", ".jpg") and not p.name.startswith("."))
+    got = list(detect_files(paths, random_weights, det.config, jobs=2, keep_images=True))
+    assert [r.path for r in got] == paths
+    for r in got:
+        if r.path.endswith("broken.jpg"):
+            assert r.result is None and r.rgb is None and "broken.jpg" in r.error
+        else:
+            assert r.error is None and r.result.to_dict() == det.detect(r.path).to_dict()
+            np.testing.assert_array_equal(r.rgb, load_image(r.path))
+
+
+def test_worker_setup_failure_stops_the_run(tmp_path, rng):
+    from openmtcnn.detect.parallel import WorkerError, detect_files
+
+    write_image(tmp_path / "a.png", rng)
+    write_image(tmp_path / "b.png", rng)
+    (tmp_path / "w").mkdir()
+    for s in ("pnet", "rnet", "onet"):
+        (tmp_path / "w" / f"{s}.onnx").write_bytes(b"not onnx")
+    with pytest.raises(WorkerError, match="pnet.onnx"):
+        list(detect_files([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "w", jobs=2))

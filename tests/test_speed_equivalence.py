@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from openmtcnn.config import DetectConfig
-from openmtcnn.detect.pyramid import PNET_SIZE, pyramid_scales, resize_level
+from openmtcnn.detect.pyramid import PNET_SIZE, pyramid_levels, pyramid_scales, resize_level
 from openmtcnn.imaging import load_image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "images"
@@ -95,8 +95,7 @@ class PlainNets:
 def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
     h, w = image.shape[:2]
     rows = []
-    for scale in pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor):
-        level = resize_level(image, scale)
+    for level in pyramid_levels(image, pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor), cfg.pyramid):
         prob, reg, _ = nets("pnet", ref_input(level))
         sx, sy = level.shape[1] / w, level.shape[0] / h
         ys, xs = np.nonzero(prob[0] > cfg.thresholds[0])

@@ -33,6 +33,7 @@ examples:
 
 def add_parser(subparsers: Any) -> None:
     from ..config import DetectConfig
+    from .options import add_detection_options
 
     defaults = DetectConfig()
     p = subparsers.add_parser(
@@ -59,12 +60,9 @@ def add_parser(subparsers: Any) -> None:
         "--crop-margin", type=float, default=0.0, metavar="F", help="context around the face, fraction of the crop on each side (default 0)"
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (errors are still reported)")
-    det = p.add_argument_group("detection")
-    det.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
-    det.add_argument("--min-face-size", type=float, metavar="PX", help=f"smallest face looked for, in pixels (default {defaults.min_face_size:g})")
-    det.add_argument("--scale-factor", type=float, metavar="F", help=f"pyramid scale step (default {defaults.scale_factor:g})")
-    det.add_argument("--thresholds", type=float, nargs=3, metavar=("P", "R", "O"), help="P-Net, R-Net, O-Net face-probability thresholds (default %s)" % " ".join(f"{t:g}" for t in defaults.thresholds))
-    det.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads (default: its own choice)")
+    add_detection_options(p, defaults, "detection")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="worker processes for images, each running whole images on one core (default: one per CPU when there are several images)")
     vid = p.add_argument_group("videos, cameras and streams")
     vid.add_argument("--every", type=int, default=1, metavar="N", help="process every N-th frame (default 1: all)")
     vid.add_argument("--max-frames", type=int, metavar="N", help="stop each video / camera / stream after N processed frames")
@@ -183,10 +181,10 @@ class Run:
 
         return align(rgb, result.landmarks, size=self.args.crop_size, margin=self.args.crop_margin)
 
-    def image(self, item: Item, rgb: np.ndarray, crop_stem: Path) -> None:
+    def image(self, item: Item, rgb: np.ndarray | None, res: Any, crop_stem: Path) -> None:
+        """Write one image's outputs (``rgb`` is needed for --draw and --crops only)."""
         from ..draw import draw
 
-        res = self.detector.detect_rgb(rgb, source=item.name)
         if self.draw_dir is not None:
             save_image(self.draw_dir / item.rel, draw(rgb, res))
         if self.crop_dir is not None:
@@ -259,8 +257,9 @@ def open_writer(path: Path, fps: float, width: int, height: int) -> Any:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..imaging import ImageError, load_image
-    from ..video import prefetch
+    from ..detect.parallel import WorkerError
+    from ..imaging import ImageError
+    from .options import detection_settings
 
     def usage(msg: str) -> int:
         print(f"openmtcnn detect: error: {msg}", file=sys.stderr)
@@ -272,8 +271,10 @@ def run(args: argparse.Namespace) -> int:
         return usage(f"--every must be >= 1, got {args.every}")
     if args.max_frames is not None and args.max_frames < 1:
         return usage(f"--max-frames must be >= 1, got {args.max_frames}")
-    if args.threads is not None and args.threads < 1:
+    if args.threads < 1:
         return usage(f"--threads must be >= 1, got {args.threads}")
+    if args.jobs is not None and args.jobs < 1:
+        return usage(f"--jobs must be >= 1, got {args.jobs}")
     if args.crop_size < 8:
         return usage(f"--crop-size must be >= 8, got {args.crop_size}")
     if not 0 <= args.crop_margin < 0.5:
@@ -283,17 +284,19 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as e:
         return usage(str(e))
 
+    from ..config import DetectConfig
     from ..detect import Detector
-    from ..weights import WeightsError
+    from ..detect.parallel import default_jobs
+    from ..weights import WeightsError, resolve_weights
 
+    n_images = sum(it.kind == "image" for it in items)
+    jobs = args.jobs if args.jobs is not None else (default_jobs() if n_images > 1 else 1)
+    jobs = min(jobs, max(1, n_images))
     try:
-        detector = Detector(
-            args.weights,
-            threads=args.threads,
-            min_face_size=args.min_face_size,
-            scale_factor=args.scale_factor,
-            thresholds=tuple(args.thresholds) if args.thresholds else None,
-        )
+        config = DetectConfig().replace(**detection_settings(args))
+        resolve_weights(args.weights)  # a missing or unknown weight set is a usage error, before any work
+        # in this process: for videos and streams, and for images when there is one job
+        detector = Detector(args.weights, config, threads=args.threads) if jobs == 1 or n_images < len(items) else None
     except WeightsError as e:
         return usage(str(e))
     except ValueError as e:  # a detection setting out of range
@@ -308,19 +311,18 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         return usage(f"{args.output}: cannot write ({e.strerror or e})")
 
-    n_images = sum(it.kind == "image" for it in items)
     show_bar = not args.quiet and (n_images > 1 or any(Path(a).is_dir() for a in args.paths))
     stems = crop_stems(items)
     t0 = time.perf_counter()
     try:
         with tqdm(total=n_images, unit="img", file=sys.stderr, disable=not show_bar, dynamic_ncols=True) as bar:
             state = Run(args, detector, out)
-            for item, rgb in prefetch(_decoded(items, load_image), depth=4):
+            for item, got in _image_results(items, args, config, detector, jobs):
                 try:
                     if item.kind == "image":
-                        if isinstance(rgb, Exception):
-                            raise rgb
-                        state.image(item, rgb, stems[item.name])
+                        if isinstance(got, Exception):
+                            raise got
+                        state.image(item, *got, stems[item.name])
                         bar.update()
                     else:
                         state.video(item)
@@ -328,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
                     if item.kind == "image":
                         bar.update()
                     state.fail(item.name, _message(e, item.name))
+    except WorkerError as e:
+        return usage(f"cannot start the detector in the worker processes: {e}")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -348,16 +352,49 @@ def run(args: argparse.Namespace) -> int:
     return 1 if state.failed else 0
 
 
-def _decoded(items: list[Item], load: Any) -> Iterator[tuple[Item, Any]]:
-    """Items with their decoded RGB array (images; run in the prefetch thread), the error, or None (videos)."""
-    for it in items:
-        if it.kind != "image":
-            yield it, None
-            continue
+def _image_results(items: list[Item], args: argparse.Namespace, config: Any, detector: Any, jobs: int) -> Iterator[tuple[Item, Any]]:
+    """Every item in order, with ``(rgb, result)`` for images (or the error that stopped one) and
+    None for videos. One job: decoding runs ahead in a thread, detection here; several jobs:
+    worker processes decode and detect whole images (both cores busy), this process writes."""
+    from ..imaging import ImageError, load_image
+    from ..video import prefetch
+
+    images = [it for it in items if it.kind == "image"]
+    if jobs > 1 and images:
+        from ..detect.parallel import detect_files
+
+        keep = bool(args.draw or args.crops)
+        results = detect_files([it.source for it in images], args.weights, config, jobs=jobs, threads=args.threads, keep_images=keep)
         try:
-            yield it, load(it.source)
-        except Exception as e:  # an ImageError normally; handed to the main thread, which reports it
-            yield it, e
+            for it in items:
+                if it.kind != "image":
+                    yield it, None
+                    continue
+                r = next(results)
+                if r.error is not None:
+                    yield it, ImageError(r.error)
+                else:
+                    r.result.source = it.name
+                    yield it, (r.rgb, r.result)
+        finally:
+            results.close()
+        return
+
+    def decoded() -> Iterator[tuple[Item, Any]]:  # runs in the prefetch thread
+        for it in items:
+            if it.kind != "image":
+                yield it, None
+                continue
+            try:
+                yield it, load_image(it.source)
+            except Exception as e:  # an ImageError normally; handed to the main thread, which reports it
+                yield it, e
+
+    for it, rgb in prefetch(decoded(), depth=4):
+        if it.kind == "image" and not isinstance(rgb, Exception):
+            yield it, (rgb, detector.detect_rgb(rgb, source=it.name))
+        else:
+            yield it, rgb
 
 
 def _message(e: BaseException, name: str) -> str:

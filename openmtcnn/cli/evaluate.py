@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..config import WIDER_EVAL, DetectConfig
+from .options import add_detection_options, detection_settings
 
 
 def add_parser(subparsers) -> None:
@@ -25,15 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def _detection_options(p: argparse.ArgumentParser, defaults: DetectConfig, what: str) -> None:
-    g = p.add_argument_group(f"detection settings (defaults: {what})")
-    g.add_argument("--weights", default=None, help="weight folder or bundled set name (default: bundled default)")
-    g.add_argument("--min-face", type=float, default=defaults.min_face_size, help=f"smallest face in pixels (default {defaults.min_face_size:g})")
-    g.add_argument("--scale-factor", type=float, default=defaults.scale_factor, help=f"pyramid step (default {defaults.scale_factor:g})")
-    g.add_argument(
-        "--thresholds", type=float, nargs=3, metavar=("P", "R", "O"), default=list(defaults.thresholds),
-        help="P-Net, R-Net, O-Net thresholds (default %s)" % " ".join(f"{t:g}" for t in defaults.thresholds),
-    )
-    g.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    add_detection_options(p, defaults, f"detection settings (defaults: {what})")
     p.add_argument("--label", default=None, help="name of this run in tables and plots (default: the weights' name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -43,14 +36,10 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
 
 
-def _settings(args) -> dict:
-    return {"min_face_size": args.min_face, "scale_factor": args.scale_factor, "thresholds": tuple(args.thresholds)}
-
-
 def _detector(args):
     from ..evaluate.runs import build_detector
 
-    det, info = build_detector(args.weights, args.threads, **_settings(args))
+    det, info = build_detector(args.weights, args.threads, **detection_settings(args))
     label = args.label or info["weights_name"] or "openmtcnn"
     return det, info, label
 
@@ -135,7 +124,7 @@ def run_widerface(args) -> int:
         images = [(ev, p) for ev, p in images if ev in set(events)]
         print(f"{len(images)} images in {len(events)} events -> {pred_dir}", file=sys.stderr)
 
-        factory = DetectorFactory(args.weights, args.threads, _settings(args))
+        factory = DetectorFactory(args.weights, args.threads, detection_settings(args))
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
         stats = W.detect_images(
             factory, images, pred_dir, jobs=args.jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",

@@ -1,6 +1,7 @@
-"""Inference: pyramid, cascade stages, runtime backends and the result type."""
+"""Inference: pyramid, cascade stages, runtime backends, the result type and multi-process runs over files."""
 
 from .detector import Detector
+from .parallel import FileResult, detect_files
 from .result import DetectResult
 
-__all__ = ["Detector", "DetectResult"]
+__all__ = ["Detector", "DetectResult", "FileResult", "detect_files"]

@@ -26,8 +26,8 @@ import numpy as np
 from ..config import DetectConfig
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes, level_input, to_net_input
-from .backends import Backend, OnnxBackend, TorchBackend
-from .pyramid import PNET_SIZE, pyramid_scales, resize_level
+from .backends import Backend
+from .pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
 
 PNET_STRIDE = 2
 CHUNK = 1024  # crops per R-Net / O-Net call (bounds memory; the nets' cost is linear in the batch)
@@ -65,10 +65,7 @@ def _time(timer: StageTimer | None, part: str) -> Iterator[None]:
 
 
 def _run(backend: Backend, stage: str, batch: np.ndarray, landmarks: bool):
-    """Call the backend; ours can skip the landmark head, any other backend gets the plain call."""
-    if isinstance(backend, (OnnxBackend, TorchBackend)):
-        return backend.run(stage, batch, landmarks=landmarks)
-    return backend.run(stage, batch)
+    return backend.run(stage, batch, landmarks=landmarks)
 
 
 def pnet_candidates(prob: np.ndarray, reg: np.ndarray, sx: float, sy: float, threshold: float) -> np.ndarray:
@@ -87,9 +84,12 @@ def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: St
     """P-Net over the pyramid -> square candidate boxes ``(K, 5)`` (box, score)."""
     h, w = image.shape[:2]
     rows = []
-    for scale in pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor):
+    levels = pyramid_levels(image, pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor), cfg.pyramid)
+    while True:
         with _time(timer, "pyramid"):
-            level = resize_level(image, scale)
+            level = next(levels, None)
+            if level is None:
+                break
             x = level_input(level)
         with _time(timer, "pnet"):
             prob, reg, _ = _run(backend, "pnet", x, False)

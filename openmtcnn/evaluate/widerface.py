@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..detect.parallel import worker_map
 from ..imaging import ImageError, is_image_path, load_image
 from ..ops import boxes as B
 from .formats import FormatError, detections_xywhs, format_block, read_blocks, write_text_atomic
@@ -407,16 +408,9 @@ def _detect_one(detect: DetectFn, ev: str, path: Path, pred_dir: str | os.PathLi
     return ev, path.stem, time.perf_counter() - t0, time.process_time() - c0, f"{rgb.shape[1]}x{rgb.shape[0]}"
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(factory: Callable[[], DetectFn], pred_dir: str) -> None:
-    _WORKER["detect"] = factory()
-    _WORKER["pred_dir"] = pred_dir
-
-
-def _worker_run(item: tuple[str, Path]) -> tuple[str, str, float, float, str]:
-    return _detect_one(_WORKER["detect"], item[0], item[1], _WORKER["pred_dir"])
+def _detect_write(detect: DetectFn, item: tuple[str, Path, str]) -> tuple[str, str, float, float, str]:
+    ev, path, pred_dir = item
+    return _detect_one(detect, ev, path, pred_dir)
 
 
 def detect_images(
@@ -458,16 +452,8 @@ def detect_images(
     t_start = time.perf_counter()
     bar = tqdm(total=len(images), initial=stats.skipped, disable=not progress, unit="img", desc="detect", dynamic_ncols=True)
     tf = open(times_file, "a", encoding="utf-8") if times_file else None
-    pool = None
+    results = worker_map(factory, _detect_write, [(ev, p, str(pred_dir)) for ev, p in todo], jobs if len(todo) > 1 else 1, ordered=False)
     try:
-        if jobs > 1 and len(todo) > 1:
-            import multiprocessing as mp
-
-            pool = mp.get_context("spawn").Pool(jobs, _worker_init, (factory, str(pred_dir)))
-            results: Iterable = pool.imap_unordered(_worker_run, todo, chunksize=1)
-        else:
-            detect = factory() if todo else None
-            results = (_detect_one(detect, ev, p, pred_dir) for ev, p in todo)
         for ev, name, wall, cpu, info in results:
             if time_limit is not None and time.perf_counter() - t_start > time_limit:
                 stats.time_limit_hit = True
@@ -489,8 +475,7 @@ def detect_images(
     except KeyboardInterrupt:
         stats.interrupted = True  # the files written so far stay; a rerun goes on from there
     finally:
-        if pool is not None:
-            pool.terminate()
+        results.close()  # stops the workers
         bar.close()
         if tf:
             tf.close()

@@ -153,7 +153,7 @@ class StageBackend:
             shape = self.sessions[stage].get_inputs()[0].shape
             self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
 
-    def run(self, stage: str, batch: np.ndarray):
+    def run(self, stage: str, batch: np.ndarray, landmarks: bool = True):
         return tuple(self.sessions[stage].run(None, {"image": batch}))
 
 

@@ -1,0 +1,36 @@
+"""Command-line options shared by subcommands: the detection settings (one definition)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..config import DetectConfig
+
+
+def add_detection_options(
+    p: argparse.ArgumentParser, defaults: DetectConfig, title: str, *, threads_help: str = "ONNX Runtime intra-op threads per process (default 1)"
+) -> argparse._ArgumentGroup:
+    """``--weights --min-face-size --scale-factor --thresholds --pyramid --threads`` in a group
+    called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
+    g = p.add_argument_group(title)
+    g.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
+    g.add_argument("--min-face-size", "--min-face", dest="min_face_size", type=float, default=defaults.min_face_size, metavar="PX",
+                   help=f"smallest face looked for, in pixels (default {defaults.min_face_size:g})")
+    g.add_argument("--scale-factor", type=float, default=defaults.scale_factor, metavar="F", help=f"pyramid scale step (default {defaults.scale_factor:g})")
+    g.add_argument("--thresholds", type=float, nargs=3, metavar=("P", "R", "O"), default=list(defaults.thresholds),
+                   help="P-Net, R-Net, O-Net face-probability thresholds (default %s)" % " ".join(f"{t:g}" for t in defaults.thresholds))
+    g.add_argument("--pyramid", choices=("chained", "direct"), default=defaults.pyramid,
+                   help=f"resize pyramid levels from earlier levels (chained, faster) or each from the full image (direct, as the original code) (default {defaults.pyramid})")
+    g.add_argument("--threads", type=int, default=1, metavar="N", help=threads_help)
+    return g
+
+
+def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`DetectConfig` fields given by :func:`add_detection_options`."""
+    return {
+        "min_face_size": args.min_face_size,
+        "scale_factor": args.scale_factor,
+        "thresholds": tuple(args.thresholds),
+        "pyramid": args.pyramid,
+    }
