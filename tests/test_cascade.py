@@ -109,9 +109,10 @@ def test_chunked_batches_change_nothing(random_weights, monkeypatch):
     photo = load_image(Path(__file__).resolve().parent / "fixtures" / "images" / "situation_room_480.jpg")
     det = Detector(random_weights, threads=1, min_face_size=30, thresholds=(0.53, 0.484, 0.4966))
     images = [photo, np.ascontiguousarray(photo[:, ::-1])]
+    monkeypatch.setattr(cascade, "CHUNK", {"rnet": 100000, "onet": 100000})
     whole = det.detect(images)
     assert det.last_timer.batch["rnet"] > 40
-    monkeypatch.setattr(cascade, "CHUNK", 7)
+    monkeypatch.setattr(cascade, "CHUNK", {"rnet": 7, "onet": 3})
     chunked = det.detect(images)
     for a, b in zip(whole, chunked):
         assert len(a) == len(b)
@@ -180,3 +181,20 @@ def test_pyramid_mode_is_checked():
         DetectConfig(pyramid="fast")
     with pytest.raises(ValueError, match="pyramid mode"):
         list(pyramid_levels(np.zeros((40, 40, 3), np.uint8), [0.5], "fast"))
+
+
+@pytest.mark.parametrize("strip", [1, 5, 24])
+def test_pnet_strips_equal_the_whole_level(random_weights, strip):
+    """Tall levels in strips: the same output grid and values as one call (odd and even heights)."""
+    from openmtcnn.detect.backends import OnnxBackend
+    from openmtcnn.detect.cascade import pnet_level
+
+    b = OnnxBackend(random_weights, threads=1)
+    rng = np.random.default_rng(strip)
+    for h in (12, 13, 57, 100, 101, 163):
+        x = rng.normal(0, 0.5, (1, 3, h, 41)).astype(np.float32)
+        p0, r0 = pnet_level(b, x, strip=10**6)
+        p1, r1 = pnet_level(b, x, strip=strip)
+        assert p0.shape == p1.shape and r0.shape == r1.shape
+        np.testing.assert_allclose(p1, p0, atol=1e-6)
+        np.testing.assert_allclose(r1, r0, atol=1e-6)
