@@ -66,3 +66,25 @@ def test_summaries_errors_name_the_input(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(ValueError, match="x.json: not an openmtcnn evaluation summary"):
         find_summaries([tmp_path / "x.json"])
+
+
+def test_readme_block_is_replaced_between_markers(tmp_path):
+    from openmtcnn.cli import main
+    from openmtcnn.evaluate.report import README_END, README_START
+
+    for name, data in {"a/widerface.json": _wider("original", 0.83), "a/landmarks.json": _landmarks("original")}.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(data))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    args = ["evaluate", "report", "--runs", str(tmp_path / "a"), "--out", str(tmp_path / "docs" / "results"), "--readme", str(readme)]
+    assert main(args) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# x\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "| original | 3226 | min face 10, scale 0.79, thr 0.5/0.5/0.3 | 0.830 | 0.810 | 0.630 |" in text
+    assert "| original | 10 | 7.10 % | 8.00 % (9 (90.0 %)) |" in text
+    assert "*0.848*" in text and "[docs/results.md](docs/results.md)" in text
+    assert main(args) == 0 and readme.read_text() == text  # regenerating changes nothing
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        main(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -370,6 +371,7 @@ def _add_report(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="figure folder (default docs/results); the markdown goes next to it as results.md")
     p.add_argument("--markdown", type=Path, default=None, help="markdown path (default: OUT.md, e.g. docs/results.md)")
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended as a Notes section (e.g. docs/results/notes.md)")
+    p.add_argument("--readme", type=Path, default=None, help="also replace the generated results table between the markers in this README")
     p.set_defaults(func=run_report_cmd)
 
 
@@ -379,6 +381,12 @@ def run_report_cmd(args) -> int:
 
     md = args.markdown or args.out.with_suffix(".md")
     notes = args.notes.read_text(encoding="utf-8") if args.notes else None
-    path = build_report(find_summaries(args.runs), args.out, md, notes)
+    from ..evaluate.report import update_readme
+
+    summaries = find_summaries(args.runs)
+    path = build_report(summaries, args.out, md, notes)
     print(f"wrote {path}")
+    if args.readme:
+        link = os.path.relpath(path, args.readme.resolve().parent)
+        print(f"updated {update_readme(args.readme, summaries, link)}")
     return 0
