@@ -123,6 +123,12 @@ def test_settings_flags_reach_the_detector(tmp_path, rng, random_weights, capsys
     assert rc == 0 and line == ref.to_dict() and len(ref) > 0
     rc, (line,), _ = detect([str(p), "--thresholds", "0.99", "0.99", "0.99"], random_weights, capsys)
     assert rc == 0 and line["faces"] == []
+    big = tmp_path / "big.png"
+    write_image(big, rng, size=(150, 200))
+    for mode in ("direct", "chained"):
+        rc, (line,), _ = detect([str(big), "--pyramid", mode, "--min-face", "14"], random_weights, capsys)  # --min-face: alias
+        ref = Detector(random_weights, pyramid=mode, min_face_size=14, thresholds=(0.3, 0.3, 0.3), threads=1).detect(big)
+        assert rc == 0 and line == ref.to_dict()
 
 
 def test_missing_path_is_a_usage_error(tmp_path, rng, random_weights, capsys):
