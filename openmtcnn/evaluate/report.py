@@ -29,7 +29,8 @@ def _settings_text(s: dict[str, Any] | None) -> str:
     if not s:
         return "-"
     thr = "/".join(f"{t:g}" for t in s.get("thresholds", []))
-    return f"min face {s.get('min_face_size', 0):g}, scale {s.get('scale_factor', 0):g}, thr {thr}"
+    text = f"min face {s.get('min_face_size', 0):g}, scale {s.get('scale_factor', 0):g}, thr {thr}"
+    return text + (f", {s['pyramid']} pyramid" if s.get("pyramid") else "")
 
 
 def _time_text(run: dict[str, Any]) -> str:
