@@ -62,7 +62,7 @@ def _add_widerface(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="run folder for predictions, summary and plots (default runs/widerface/LABEL)")
     p.add_argument("--events", nargs="+", default=None, metavar="EVENT", help="only these events (names, or one number N = the first N)")
     p.add_argument("--compare", nargs="+", type=Path, default=[], metavar="JSON", help="other runs' widerface.json to draw on the same PR plot")
-    p.add_argument("--jobs", type=int, default=1, help="detection worker processes (default 1)")
+    p.add_argument("--jobs", type=int, default=None, help="detection worker processes, one thread each (default: one per CPU)")
     p.add_argument(
         "--time-limit", type=float, default=None, metavar="MIN",
         help="stop the detection pass after MIN minutes (rerun to go on; score the images done with --partial)",
@@ -125,6 +125,10 @@ def run_widerface(args) -> int:
         images = [(ev, p) for ev, p in images if ev in set(events)]
         print(f"{len(images)} images in {len(events)} events -> {pred_dir}", file=sys.stderr)
 
+        if args.jobs is None:
+            from ..detect.parallel import default_jobs
+
+            args.jobs = default_jobs()
         factory = DetectorFactory(args.weights, args.threads, detection_settings(args))
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
         stats = W.detect_images(

@@ -156,7 +156,7 @@ def session_options(threads: int | None = None, spinning: bool | None = None):
 class OnnxBackend:
     """ONNX Runtime sessions for the three nets of a weight folder.
 
-    ``threads``: intra-op threads (``None``: ONNX Runtime's default). ``optimize``:
+    ``threads``: intra-op threads (``None`` or 0: ONNX Runtime's default). ``optimize``:
     apply :func:`optimize_graph` (exact; skipped with a warning when the ``onnx``
     package is missing). ``spinning``: see :func:`session_options`.
     ``graph_optimized`` tells whether the rewrite was applied.
@@ -306,6 +306,12 @@ class TorchBackend:
             )
 
 
+#: intra-op threads of ONNX Runtime when the caller gives none. The nets are small: with a
+#: second thread, one image took longer (pool synchronisation), so one process uses one core
+#: and many images use more processes (:mod:`openmtcnn.detect.parallel`); 0 = ONNX Runtime's own choice
+DEFAULT_ONNX_THREADS = 1
+
+
 def make_backend(
     backend: "str | Backend | None",
     weights: str | Path | None = None,
@@ -313,11 +319,14 @@ def make_backend(
     threads: int | None = None,
     device: str | None = None,
 ) -> Backend:
-    """``"onnx"`` (default) / ``"torch"`` / a ready backend object -> a backend."""
+    """``"onnx"`` (default) / ``"torch"`` / a ready backend object -> a backend.
+
+    ``threads=None``: :data:`DEFAULT_ONNX_THREADS` for ONNX Runtime; torch's own setting for torch.
+    """
     if backend is None or backend == "onnx":
         if device not in (None, "cpu"):
             raise ValueError(f"the ONNX Runtime backend runs on the CPU only; for device={device!r} use backend='torch'")
-        return OnnxBackend(weights, threads=threads)
+        return OnnxBackend(weights, threads=DEFAULT_ONNX_THREADS if threads is None else threads)
     if backend == "torch":
         return TorchBackend(weights, device=device or "cpu", threads=threads)
     if isinstance(backend, str):

@@ -25,7 +25,9 @@ class Detector:
     ``weights``: ``None`` (bundled default), a bundled set's name, or a folder
     with ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``. ``config`` holds the
     detection settings; keyword overrides (``min_face_size=40``...) change them.
-    ``threads``: intra-op threads of the runtime (``None``: its default).
+    ``threads``: intra-op threads of the runtime (``None``: one for ONNX Runtime, which
+    is fastest for these small nets, see docs/speed.md; ``0``: ONNX Runtime's own choice;
+    many images go faster on several processes, :func:`openmtcnn.detect_files`).
     ``backend``: ``"onnx"`` (default: ONNX Runtime, CPU), ``"torch"`` (PyTorch, on
     ``device``: ``"cpu"``, ``"cuda"``...; needs torch and onnx) or a backend object
     (see :mod:`openmtcnn.detect.backends`). ``batch_size``: how many images of a list
