@@ -563,7 +563,8 @@ def markdown(res: dict) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} logical cores; Python {m['python']}, ONNX Runtime {m['onnxruntime']}, numpy {m['numpy']}.",
         f"Load average before / after the run: {' / '.join(', '.join(f'{x:.1f}' for x in l) for l in (load['before'], load['after']))} "
-        "(other jobs were running: wall times are inflated; the ratios within a run and the CPU times are steadier).",
+        "(1-, 5- and 15-minute averages, which lag; the run itself keeps one or two cores busy. Where other work "
+        "shares the machine, wall times are inflated; the ratios within a run and the CPU times are steadier).",
         f"Single-thread float32 GEMM rate: {res['gemm']['macs_per_s']/1e9:.1f} G multiply-adds/s ({res['gemm'].get('blas', '?')}).",
         "",
         f"Settings: min face {MIN_FACE} px, scale factor {FACTOR}, thresholds {THRESHOLDS} for every MTCNN; VGA = a WIDER val photo "
