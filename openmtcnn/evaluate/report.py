@@ -99,7 +99,7 @@ def _widerface_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
     for r in sorted(runs, key=lambda r: -r["ap"]["hard"]):
         ap = r["ap"]
         images = str(r.get("images", "-"))
-        if r.get("partial"):
+        if _is_sample(r):
             images += f" of {r['partial']['images_in_set']} (uniform sample)"
         md.append(
             f"| {r.get('label', '?')} | {_settings_text(r.get('settings'))} | {images} | "
@@ -160,6 +160,12 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
     return md
 
 
+def _is_sample(run: dict[str, Any]) -> bool:
+    """Scored on part of the set (an interrupted run scored with --partial)."""
+    p = run.get("partial") or {}
+    return bool(p) and p.get("images_scored", 0) < p.get("images_in_set", 0)
+
+
 def _found_text(e: dict[str, Any]) -> str:
     """Faces found end to end, or "-" when the end-to-end pass was not run."""
     if not e.get("count") and not e.get("found"):
@@ -180,7 +186,7 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
     if wider:
         md += ["| weights | WIDER FACE val images | settings | AP easy | AP medium | AP hard |", "|---|---|---|---|---|---|"]
         for r in wider:
-            images = str(r.get("images", "-")) + (f" of {r['partial']['images_in_set']}" if r.get("partial") else "")
+            images = str(r.get("images", "-")) + (f" of {r['partial']['images_in_set']}" if _is_sample(r) else "")
             ap = r["ap"]
             md.append(f"| {r.get('label', '?')} | {images} | {_settings_text(r.get('settings'))} | {ap['easy']:.3f} | {ap['medium']:.3f} | {ap['hard']:.3f} |")
         name, (e, m, h) = PUBLISHED["widerface"][0]
@@ -191,7 +197,7 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
         for r in lmk:
             a = r["subsets"]["all"]
             e = a["end_to_end"]
-            e2e = f"{_pct(e.get('nme'))} ({_found_text(e)})" if e.get("nme") is not None else "-"
+            e2e = f"{_pct(e.get('nme'))} ({e.get('found', 0)} found, {_pct(e.get('found_share'), 1)})" if e.get("nme") is not None else "-"
             md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} |")
         md.append("")
     md += [f"Details, times, PR and CED plots: [{results_link}]({results_link}).", "", README_END]
