@@ -229,3 +229,22 @@ def test_training_resumes_after_a_kill_exactly(dataset, tmp_path, monkeypatch):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert [r["val_loss"] for r in a["state"]["rows"]] == [r["val_loss"] for r in b["state"]["rows"]]
+
+
+def test_landmark_min_iou_lets_larger_crops_through(dataset):
+    """Crops 1.4-1.45x the annotated box (IoU < 0.65 with it) need a lower landmark_min_iou."""
+    cfg = StageConfig(stage="onet")
+    base = S.fingerprint(cfg, {})
+    cfg.samples.landmark_jitter_shift, cfg.samples.landmark_jitter_scale = 0.0, [1.4, 1.45]
+    face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
+    image = S.read_rgb(dataset / "landmarks" / face.path)
+    assert S.landmark_samples(np.random.default_rng(0), image, face, cfg) == {}  # all below pos_iou
+    cfg.samples.landmark_min_iou = 0.4
+    assert S.fingerprint(cfg, {}) != base
+    _, labs = S.landmark_samples(np.random.default_rng(0), image, face, cfg)["landmark"]
+    assert len(labs) > 0 and labs[:, 4:].min() >= 0 and labs[:, 4:].max() <= 1
+
+
+def test_experiment_configs_load():
+    for path in sorted((REPO / "configs" / "experiments").glob("*.yaml")):
+        load_config(path)

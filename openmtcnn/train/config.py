@@ -62,6 +62,7 @@ class SampleConfig:
     landmark_per_face: int = 4  # jittered crops per landmark face (kept with IoU >= pos_iou)
     landmark_jitter_shift: float | None = None  # None: jitter_shift (O-Net sees well-aligned boxes: less jitter)
     landmark_jitter_scale: list[float] | None = None  # None: jitter_scale
+    landmark_min_iou: float | None = None  # a landmark crop's least IoU with the annotated box (None: pos_iou)
     landmark_flip: float = 0.5  # probability of a mirrored copy (left/right points swapped)
     landmark_rotate: float = 0.5  # probability of a rotated copy
     landmark_max_angle: float = 15.0  # degrees

@@ -39,8 +39,8 @@ from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 
 SPLITS = ("train", "val")
 LABEL_DIM = 14
-FLIP_POINTS = [1, 0, 2, 4, 3]
-LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale"}  # left/right eye and mouth corners swap under a mirror
+FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -230,7 +230,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
             img = cv2.warpAffine(np.ascontiguousarray(img), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             pts = np.column_stack([pts, np.ones(5)]) @ m.T
         cb = jittered(rng, box, 1, s, s.landmark_jitter_shift, s.landmark_jitter_scale)
-        if B.box_iou(cb, box[None])[0, 0] < s.pos_iou:
+        if B.box_iou(cb, box[None])[0, 0] < (s.pos_iou if s.landmark_min_iou is None else s.landmark_min_iou):
             continue
         off = landmark_offsets(cb, pts[None])[0]
         if off.min() < 0 or off.max() > 1:
