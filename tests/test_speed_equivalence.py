@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from openmtcnn.config import DetectConfig
-from openmtcnn.detect.pyramid import PNET_SIZE, pyramid_levels, pyramid_scales, resize_level
+from openmtcnn.detect.pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
 from openmtcnn.imaging import load_image
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "images"
@@ -135,7 +135,7 @@ def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
 
 def working_thresholds(image, nets: PlainNets, min_face: float) -> tuple[float, float, float]:
     """Thresholds that let a few percent of P-Net cells and about half of the later candidates through."""
-    level = resize_level(image, pyramid_scales(*image.shape[:2], min_face, 0.709)[0])
+    level = next(pyramid_levels(image, pyramid_scales(*image.shape[:2], min_face, 0.709)))
     p = nets("pnet", ref_input(level))[0]
     rng = np.random.default_rng(0)
     r = nets("rnet", rng.normal(0, 0.6, (64, 3, 24, 24)).astype(np.float32))[0]

@@ -127,6 +127,12 @@ def optimize_graph(model: Any, pad_pools: bool = False) -> Any:
 # ONNX Runtime
 
 
+#: intra-op threads of ONNX Runtime when the caller gives none. The nets are small: with a
+#: second thread, one image took longer (pool synchronisation), so one process uses one core
+#: and many images use more processes (:mod:`openmtcnn.detect.parallel`); 0 = ONNX Runtime's own choice
+DEFAULT_ONNX_THREADS = 1
+
+
 def session_options(threads: int | None = None, spinning: bool | None = None):
     """The ONNX Runtime options every net is loaded with (one place, so the benchmark reports them).
 
@@ -156,7 +162,7 @@ def session_options(threads: int | None = None, spinning: bool | None = None):
 class OnnxBackend:
     """ONNX Runtime sessions for the three nets of a weight folder.
 
-    ``threads``: intra-op threads (``None`` or 0: ONNX Runtime's default). ``optimize``:
+    ``threads``: intra-op threads (``None``: :data:`DEFAULT_ONNX_THREADS`; 0: ONNX Runtime's own choice). ``optimize``:
     apply :func:`optimize_graph` (exact; skipped with a warning when the ``onnx``
     package is missing). ``spinning``: see :func:`session_options`.
     ``graph_optimized`` tells whether the rewrite was applied.
@@ -173,8 +179,8 @@ class OnnxBackend:
         import onnxruntime as ort
 
         self.weights_dir = resolve_weights(weights)
-        self.threads = threads
-        opts = session_options(threads, spinning)
+        self.threads = DEFAULT_ONNX_THREADS if threads is None else threads
+        opts = session_options(self.threads, spinning)
         onnx_mod = None
         if optimize:
             try:
@@ -306,12 +312,6 @@ class TorchBackend:
             )
 
 
-#: intra-op threads of ONNX Runtime when the caller gives none. The nets are small: with a
-#: second thread, one image took longer (pool synchronisation), so one process uses one core
-#: and many images use more processes (:mod:`openmtcnn.detect.parallel`); 0 = ONNX Runtime's own choice
-DEFAULT_ONNX_THREADS = 1
-
-
 def make_backend(
     backend: "str | Backend | None",
     weights: str | Path | None = None,
@@ -326,7 +326,7 @@ def make_backend(
     if backend is None or backend == "onnx":
         if device not in (None, "cpu"):
             raise ValueError(f"the ONNX Runtime backend runs on the CPU only; for device={device!r} use backend='torch'")
-        return OnnxBackend(weights, threads=DEFAULT_ONNX_THREADS if threads is None else threads)
+        return OnnxBackend(weights, threads=threads)
     if backend == "torch":
         return TorchBackend(weights, device=device or "cpu", threads=threads)
     if isinstance(backend, str):

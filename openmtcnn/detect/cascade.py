@@ -69,10 +69,6 @@ def _time(timer: StageTimer | None, part: str) -> Iterator[None]:
             yield
 
 
-def _run(backend: Backend, stage: str, batch: np.ndarray, landmarks: bool):
-    return backend.run(stage, batch, landmarks=landmarks)
-
-
 def pnet_level(backend: Backend, x: np.ndarray, strip: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """P-Net on one level ``(1, 3, h, w)`` -> face probability ``(1, h', w')`` and offsets ``(1, 4, h', w')``.
 
@@ -86,14 +82,14 @@ def pnet_level(backend: Backend, x: np.ndarray, strip: int | None = None) -> tup
     h = x.shape[2]
     span = 2 * strip + PNET_SIZE - 2  # input rows giving exactly `strip` output rows
     if h <= span + 2 * strip:
-        prob, reg, _ = _run(backend, "pnet", x, False)
+        prob, reg, _ = backend.run("pnet", x, landmarks=False)
         return prob, reg
     probs, regs = [], []
     top = 0
     while True:
         last = top + span + 2 * strip > h
         part = x[:, :, top:] if last else x[:, :, top : top + span]
-        prob, reg, _ = _run(backend, "pnet", np.ascontiguousarray(part), False)
+        prob, reg, _ = backend.run("pnet", np.ascontiguousarray(part), landmarks=False)
         probs.append(prob), regs.append(reg)
         if last:
             break
@@ -171,7 +167,7 @@ def _run_crops(
                 batch[k : k + e - s] = to_net_input(crop_boxes(images[i], boxes[i][s:e], size))
                 k += e - s
         with _time(timer, stage):
-            p, r, l = _run(backend, stage, batch, landmarks)
+            p, r, l = backend.run(stage, batch, landmarks=landmarks)
         probs.append(p), regs.append(r), lmks.append(l)
         start = stop
     if not probs:

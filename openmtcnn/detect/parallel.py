@@ -31,6 +31,9 @@ def _call(job: tuple[Callable[[], Any], Callable[[Any, Any], Any], Any]) -> tupl
     """In a worker: build the state once (``factory()``), then ``fn(state, item)``."""
     factory, fn, item = job
     if "state" not in _STATE:
+        import cv2
+
+        cv2.setNumThreads(1)  # one core per worker: OpenCV's own threads would compete with the other workers
         try:
             _STATE["state"] = factory()
         except Exception as e:  # reported to the parent, which stops the run (no endless respawning)
@@ -93,11 +96,8 @@ class DetectorSpec:
     threads: int | None = 1
 
     def __call__(self) -> Any:
-        import cv2
-
         from .detector import Detector
 
-        cv2.setNumThreads(1)  # one core per worker: OpenCV's own threads would compete with the others
         return Detector(self.weights, self.config, threads=self.threads)
 
 

@@ -35,14 +35,9 @@ def level_size(height: int, width: int, scale: float) -> tuple[int, int]:
 
 
 def _resize(src: np.ndarray, hs: int, ws: int) -> np.ndarray:
+    """Area interpolation when shrinking, bilinear when enlarging."""
     shrink = hs <= src.shape[0] and ws <= src.shape[1]
     return cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def resize_level(image: np.ndarray, scale: float) -> np.ndarray:
-    """Resize an RGB image to one pyramid level (area interpolation when shrinking)."""
-    h, w = image.shape[:2]
-    return _resize(image, *level_size(h, w, scale))
 
 
 def pyramid_levels(image: np.ndarray, scales: list[float], mode: str = "chained") -> Iterator[np.ndarray]:
