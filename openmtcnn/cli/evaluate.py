@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
     _add_widerface(sub)
     _add_landmarks(sub)
     _add_fddb(sub)
+    _add_stages(sub)
     _add_report(sub)
 
 
@@ -360,6 +361,49 @@ def run_fddb_cmd(args) -> int:
     write_json(out / "fddb.json", summary)
     plot_roc([(f"{label} discrete", roc.fp, roc.tpr_disc), (f"{label} continuous", roc.fp, roc.tpr_cont)], out / "fddb_roc.png")
     print(f"{label}: TPR at 2000 FP discrete {roc.tpr_at(2000):.4f}, continuous {roc.tpr_at(2000, 'cont'):.4f} ({roc.faces} faces)")
+    return 0
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _add_stages(sub) -> None:
+    p = sub.add_parser(
+        "stages",
+        help="where faces are lost: recall after P-Net, R-Net and O-Net on WIDER FACE val",
+        description="Runs the cascade over every K-th WIDER val image and reports, per setting (easy / medium / "
+        "hard), the share of faces that some box of each stage's output overlaps with IoU >= --iou, and the "
+        "boxes per image each stage passes on. A face lost at a stage is lost at every score threshold.",
+    )
+    p.add_argument("--images", type=Path, required=True, help="WIDER_val/images (one folder per event)")
+    p.add_argument("--gt", type=Path, required=True, help="eval_tools/ground_truth folder (wider_face_val.mat, wider_{easy,medium,hard}_val.mat)")
+    p.add_argument("--every", type=int, default=20, help="every K-th image of the ground truth's order (default 20: 162 images)")
+    p.add_argument("--iou", type=float, default=0.5, help="IoU with a face for a box to keep it (default 0.5, as the WIDER protocol)")
+    p.add_argument("--out", type=Path, default=None, help="run folder for stages.json (default runs/stages/LABEL)")
+    _detection_options(p, WIDER_EVAL, "the original authors' WIDER settings: min face 10, scale 0.79, thresholds 0.5 0.5 0.3")
+    p.set_defaults(func=run_stages_cmd)
+
+
+def run_stages_cmd(args) -> int:
+    from ..evaluate.runs import machine_info, now_iso, write_json
+    from ..evaluate.stages import recall_table, stage_recall
+    from ..evaluate.widerface import WiderGroundTruth
+
+    if args.every < 1:
+        raise SystemExit(f"--every must be >= 1, got {args.every}")
+    t0 = time.perf_counter()
+    gt = WiderGroundTruth.load(args.gt)
+    det, info, label = _detector(args)
+    res = stage_recall(gt, args.images, det.backend, det.config, every=args.every, iou=args.iou, progress=not args.no_progress)
+    for msg in res["unreadable"]:
+        print(f"skipped: {msg}", file=sys.stderr)
+    out = args.out or Path("runs") / "stages" / _slug(label)
+    summary = {"benchmark": "stages", "label": label, "date": now_iso(), "machine": machine_info(), **info, **res,
+               "wall_seconds": round(time.perf_counter() - t0, 1)}
+    path = write_json(out / "stages.json", summary)
+    print(f"{label}: {res['images']} WIDER val images (every {args.every}th), IoU >= {args.iou}")
+    print(recall_table(res))
+    print(f"summary {path}", file=sys.stderr)
     return 0
 
 
