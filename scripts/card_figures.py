@@ -1,0 +1,71 @@
+"""Benchmark figures for a model card (`openmtcnn train export --eval-json`), from evaluation summaries.
+
+    python scripts/card_figures.py --wider runs/eval/full-v4/widerface.json \
+        --wider-original runs/eval/full-original-050503/widerface.json \
+        --landmarks runs/eval/landmarks-v4/landmarks.json \
+        --landmarks-original runs/landmarks/original/landmarks.json --out runs/eval/figures-v4.json
+
+Every figure is read from the `openmtcnn evaluate` summaries named; nothing is typed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PUBLISHED = {"easy": 0.848, "medium": 0.825, "hard": 0.598}  # Zhang et al. 2016, WIDER FACE val
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _settings(s: dict) -> str:
+    c = s["settings"]
+    return (f"min face {c['min_face_size']:g}, scale {c['scale_factor']:g}, thresholds "
+            f"{' / '.join(f'{t:g}' for t in c['thresholds'])}, pyramid {c.get('pyramid', 'direct')}")
+
+
+def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
+    r4 = lambda d: {k: round(v, 4) for k, v in d.items()}
+    sub = lambda l, a, b: {k: round(v[a][b], 4) for k, v in l["subsets"].items()}
+    key = lambda s: {k: v for k, v in s["settings"].items() if k != "pyramid"}  # pyramid modes agree within noise
+    if key(wider) != key(wider_orig) or wider["images"] != wider_orig["images"]:
+        raise SystemExit("the two WIDER runs differ in settings or images: not a side-by-side comparison")
+    return {
+        f"WIDER FACE val AP, official protocol, {wider['images']} images": {
+            "settings": _settings(wider),
+            "original weights' run settings": _settings(wider_orig),
+            "these weights (easy / medium / hard)": r4(wider["ap"]),
+            "original MTCNN weights, same images and settings": r4(wider_orig["ap"]),
+            "published MTCNN, full val": PUBLISHED,
+            "command": "openmtcnn evaluate widerface --images data/widerface/WIDER_val/images "
+                       "--gt data/widerface/eval_tools/ground_truth --weights WEIGHTS",
+        },
+        f"Landmarks: {Path(lmk['list']).name} ({lmk['faces']} faces), NME (mean point error / inter-ocular distance)": {
+            "end-to-end settings": _settings(lmk),
+            "these weights: NME, O-Net on the annotated box": sub(lmk, "onet_gt", "nme"),
+            "these weights: NME end to end (faces found)": sub(lmk, "end_to_end", "nme"),
+            "these weights: share of faces found end to end": sub(lmk, "end_to_end", "found_share"),
+            "original MTCNN weights: NME, O-Net on the annotated box": sub(lmk_orig, "onet_gt", "nme"),
+            "original MTCNN weights: NME end to end": sub(lmk_orig, "end_to_end", "nme"),
+            "command": "openmtcnn evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights WEIGHTS",
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for name in ("wider", "wider-original", "landmarks", "landmarks-original"):
+        ap.add_argument(f"--{name}", type=Path, required=True, help=f"{name.replace('-', ' ')} summary JSON")
+    ap.add_argument("--out", type=Path, required=True, help="figures JSON for `openmtcnn train export --eval-json`")
+    a = ap.parse_args()
+    fig = figures(_load(a.wider), _load(a.wider_original), _load(a.landmarks), _load(a.landmarks_original))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(fig, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(fig, indent=1))
+
+
+if __name__ == "__main__":
+    main()
