@@ -159,15 +159,20 @@ def test_malformed_prediction_file_is_named(tmp_path):
         W.read_prediction(f)
 
 
-class _FakeFactory:
+class _FakeDetector:
     """Picklable stand-in for a detector: one box per image, its position from the image's mean colour."""
 
-    def __call__(self):
-        def detect(rgb):
-            v = float(rgb.mean())
-            return np.array([[v, v, v + 20, v + 20]]), np.array([0.9])
+    def detect_rgb(self, rgb, source=None):
+        from openmtcnn.detect.result import DetectResult
 
-        return detect
+        v = float(rgb.mean())
+        box = np.array([[v, v, v + 20, v + 20]], np.float32)
+        return DetectResult(box, np.array([0.9], np.float32), np.zeros((1, 5, 2), np.float32), (rgb.shape[1], rgb.shape[0]), source)
+
+
+class _FakeFactory:
+    def __call__(self):
+        return _FakeDetector()
 
 
 def test_detection_pass_is_resumable_and_skips_corrupt_images(tmp_path):
@@ -262,7 +267,8 @@ def test_cli_detection_pass_then_scoring(tmp_path, monkeypatch, capsys):
         def detect_rgb(self, rgb, source=None):
             score = 0.9 if rgb.shape[1] == 200 else 0.6
             x, y, w, h = FACE_A
-            return type("R", (), {"boxes": np.array([[x, y, x + w, y + h]], np.float32), "scores": np.array([score], np.float32)})()
+            return type("R", (), {"boxes": np.array([[x, y, x + w, y + h]], np.float32), "scores": np.array([score], np.float32),
+                                  "image_size": (rgb.shape[1], rgb.shape[0])})()
 
     seen = {}
 

@@ -109,7 +109,8 @@ def _elapsed_total(passes_file: Path) -> float:
 def run_widerface(args) -> int:
     from ..evaluate import widerface as W
     from ..evaluate.plots import plot_widerface_pr
-    from ..evaluate.runs import DetectorFactory, machine_info, now_iso, read_summary, write_json
+    from ..detect.parallel import DetectorSpec
+    from ..evaluate.runs import machine_info, now_iso, read_summary, write_json
 
     if (args.images is None) == (args.pred is None):
         raise SystemExit("error: give exactly one of --images (run detection) or --pred (evaluate a prediction folder)")
@@ -130,7 +131,8 @@ def run_widerface(args) -> int:
             from ..detect.parallel import default_jobs
 
             args.jobs = default_jobs()
-        factory = DetectorFactory(args.weights, args.threads, detection_settings(args))
+        # one process: the detector already loaded; more: each worker builds its own from the same settings
+        factory = (lambda: det) if args.jobs <= 1 else DetectorSpec(args.weights, det.config, args.threads)
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
         stats = W.detect_images(
             factory, images, pred_dir, jobs=args.jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",

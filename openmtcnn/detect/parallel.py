@@ -113,10 +113,11 @@ class FileResult:
     cpu_seconds: float
 
 
-def _detect_file(detector: Any, item: tuple[str, bool]) -> FileResult:
+def detect_file(detector: Any, path: str, keep_image: bool = False) -> FileResult:
+    """Decode one image file and detect its faces; an unreadable file gives a result with ``error`` set
+    (naming the file) instead of an exception, so that a folder run goes on. Used by every multi-image pass."""
     from ..imaging import ImageError, load_image
 
-    path, keep_image = item
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         rgb = load_image(path)
@@ -124,6 +125,10 @@ def _detect_file(detector: Any, item: tuple[str, bool]) -> FileResult:
         return FileResult(path, None, str(e) if path in str(e) else f"{path}: {e}", None, 0.0, 0.0)
     res = detector.detect_rgb(rgb, source=path)
     return FileResult(path, res, None, rgb if keep_image else None, time.perf_counter() - t0, time.process_time() - c0)
+
+
+def _detect_file(detector: Any, item: tuple[str, bool]) -> FileResult:
+    return detect_file(detector, *item)
 
 
 def detect_files(

@@ -6,11 +6,9 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 
 SUMMARY_FILES = {"widerface": "widerface.json", "landmarks": "landmarks.json", "fddb": "fddb.json"}
 
@@ -32,24 +30,6 @@ def build_detector(weights: str | None, threads: int | None, **settings: Any):
         "threads": threads,
     }
     return det, info
-
-
-@dataclass(frozen=True)
-class DetectorFactory:
-    """Builds ``detect(rgb) -> (boxes, scores)`` where it is called: picklable, so worker processes make their own."""
-
-    weights: str | None
-    threads: int | None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        det, _ = build_detector(self.weights, self.threads, **self.settings)
-
-        def detect(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            r = det.detect_rgb(rgb)
-            return r.boxes, r.scores
-
-        return detect
 
 
 def machine_info() -> dict[str, Any]:

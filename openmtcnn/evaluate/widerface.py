@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..detect.parallel import worker_map
-from ..imaging import ImageError, is_image_path, load_image
+from ..detect.parallel import detect_file, worker_map
+from ..imaging import is_image_path
 from ..ops import boxes as B
 from .formats import FormatError, detections_xywhs, format_block, read_blocks, write_text_atomic
 
@@ -380,9 +380,6 @@ def list_event_images(images_dir: str | os.PathLike) -> list[tuple[str, Path]]:
     return out
 
 
-DetectFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
 @dataclass
 class RunStats:
     """What a detection pass did: images done now, skipped (already done), failed, and its elapsed time."""
@@ -396,25 +393,19 @@ class RunStats:
     time_limit_hit: bool = False
 
 
-def _detect_one(detect: DetectFn, ev: str, path: Path, pred_dir: str | os.PathLike) -> tuple[str, str, float, float, str]:
-    """Detect and write one image -> ``(event, name, wall s, cpu s, "WxH" or error message)``."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        rgb = load_image(path)
-    except ImageError as e:
-        return ev, path.stem, 0.0, 0.0, f"error: {e}"
-    boxes, scores = detect(rgb)
-    write_prediction(pred_dir, ev, path.stem, detections_xywhs(boxes, scores))
-    return ev, path.stem, time.perf_counter() - t0, time.process_time() - c0, f"{rgb.shape[1]}x{rgb.shape[0]}"
-
-
-def _detect_write(detect: DetectFn, item: tuple[str, Path, str]) -> tuple[str, str, float, float, str]:
+def _detect_write(detector: Any, item: tuple[str, Path, str]) -> tuple[str, str, float, float, str]:
+    """Detect one image and write its submission file -> ``(event, name, wall s, cpu s, "WxH" or "error: ...")``."""
     ev, path, pred_dir = item
-    return _detect_one(detect, ev, path, pred_dir)
+    r = detect_file(detector, str(path))
+    if r.result is None:
+        return ev, path.stem, 0.0, 0.0, f"error: {r.error}"
+    write_prediction(pred_dir, ev, path.stem, detections_xywhs(r.result.boxes, r.result.scores))
+    w, h = r.result.image_size
+    return ev, path.stem, r.seconds, r.cpu_seconds, f"{w}x{h}"
 
 
 def detect_images(
-    factory: Callable[[], DetectFn],
+    factory: Callable[[], Any],
     images: Sequence[tuple[str, Path]],
     pred_dir: str | os.PathLike,
     *,
@@ -424,7 +415,8 @@ def detect_images(
     progress: bool = True,
     time_limit: float | None = None,
 ) -> RunStats:
-    """Write every image's submission file, with ``factory()`` giving ``detect(rgb) -> (boxes x1y1x2y2, scores)``.
+    """Write every image's submission file, with ``factory()`` giving a detector (``detect_rgb(rgb, source=)``
+    returning a :class:`~openmtcnn.detect.DetectResult`, e.g. :class:`~openmtcnn.detect.parallel.DetectorSpec`).
 
     Images go in a fixed shuffled order, so that a run stopped early has done
     a uniform sample. Resumable: an image whose file exists is skipped (files appear atomically,
