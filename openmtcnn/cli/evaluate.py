@@ -403,7 +403,7 @@ def run_stages_cmd(args) -> int:
     summary = {"benchmark": "stages", "label": label, "date": now_iso(), "machine": machine_info(), **info, **res,
                "wall_seconds": round(time.perf_counter() - t0, 1)}
     path = write_json(out / "stages.json", summary)
-    print(f"{label}: {res['images']} WIDER val images (every {args.every}th), IoU >= {args.iou}")
+    print(f"{label}: {res['images']} WIDER val images (every {args.every}-th), IoU >= {args.iou}")
     print(recall_table(res))
     print(f"summary {path}", file=sys.stderr)
     return 0
