@@ -14,17 +14,14 @@ import argparse
 import json
 from pathlib import Path
 
-PUBLISHED = {"easy": 0.848, "medium": 0.825, "hard": 0.598}  # Zhang et al. 2016, WIDER FACE val
+from openmtcnn.evaluate.report import PUBLISHED, settings_text
+
+# the official MTCNN WIDER FACE val baseline, as the results report quotes it
+BASELINE = dict(zip(("easy", "medium", "hard"), PUBLISHED["widerface"][0][1]))
 
 
 def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _settings(s: dict) -> str:
-    c = s["settings"]
-    return (f"min face {c['min_face_size']:g}, scale {c['scale_factor']:g}, thresholds "
-            f"{' / '.join(f'{t:g}' for t in c['thresholds'])}, pyramid {c.get('pyramid', 'direct')}")
 
 
 def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
@@ -35,16 +32,16 @@ def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
         raise SystemExit("the two WIDER runs differ in settings or images: not a side-by-side comparison")
     return {
         f"WIDER FACE val AP, official protocol, {wider['images']} images": {
-            "settings": _settings(wider),
-            "original weights' run settings": _settings(wider_orig),
+            "settings": settings_text(wider["settings"]),
+            "original weights' run settings": settings_text(wider_orig["settings"]),
             "these weights (easy / medium / hard)": r4(wider["ap"]),
             "original MTCNN weights, same images and settings": r4(wider_orig["ap"]),
-            "published MTCNN, full val": PUBLISHED,
+            "published MTCNN, full val": BASELINE,
             "command": "openmtcnn evaluate widerface --images data/widerface/WIDER_val/images "
                        "--gt data/widerface/eval_tools/ground_truth --weights WEIGHTS",
         },
         f"Landmarks: {Path(lmk['list']).name} ({lmk['faces']} faces), NME (mean point error / inter-ocular distance)": {
-            "end-to-end settings": _settings(lmk),
+            "end-to-end settings": settings_text(lmk["settings"]),
             "these weights: NME, O-Net on the annotated box": sub(lmk, "onet_gt", "nme"),
             "these weights: NME end to end (faces found)": sub(lmk, "end_to_end", "nme"),
             "these weights: share of faces found end to end": sub(lmk, "end_to_end", "found_share"),

@@ -25,7 +25,8 @@ def _pct(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v * 100:.{digits}f} %"
 
 
-def _settings_text(s: dict[str, Any] | None) -> str:
+def settings_text(s: dict[str, Any] | None) -> str:
+    """A run's detection settings in one line (tables, model-card figures)."""
     if not s:
         return "-"
     thr = "/".join(f"{t:g}" for t in s.get("thresholds", []))
@@ -102,7 +103,7 @@ def _widerface_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
         if _is_sample(r):
             images += f" of {r['partial']['images_in_set']} (uniform sample)"
         md.append(
-            f"| {r.get('label', '?')} | {_settings_text(r.get('settings'))} | {images} | "
+            f"| {r.get('label', '?')} | {settings_text(r.get('settings'))} | {images} | "
             f"{ap['easy']:.3f} | {ap['medium']:.3f} | {ap['hard']:.3f} | {_time_text(r)} |"
         )
     for name, (e, m, h) in PUBLISHED["widerface"]:
@@ -143,7 +144,7 @@ def _landmarks_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> l
             md.append(
                 f"| {r.get('label', '?')} | {s['display']} | {s['faces']} | {_pct(o['nme'])} | {_pct(o['failure_rate_10'], 1)} | "
                 f"{_pct(e.get('nme'))} | {_pct(e.get('failure_rate_10'), 1)} | {_found_text(e)} | "
-                f"{_settings_text(r.get('settings'))} |"
+                f"{settings_text(r.get('settings'))} |"
             )
         ced = r["ced"]["all"]
         curves.append((f"{r.get('label', '?')}: O-Net on box", ced["onet_gt"]["x"], ced["onet_gt"]["y"]))
@@ -188,7 +189,7 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
         for r in wider:
             images = str(r.get("images", "-")) + (f" of {r['partial']['images_in_set']}" if _is_sample(r) else "")
             ap = r["ap"]
-            md.append(f"| {r.get('label', '?')} | {images} | {_settings_text(r.get('settings'))} | {ap['easy']:.3f} | {ap['medium']:.3f} | {ap['hard']:.3f} |")
+            md.append(f"| {r.get('label', '?')} | {images} | {settings_text(r.get('settings'))} | {ap['easy']:.3f} | {ap['medium']:.3f} | {ap['hard']:.3f} |")
         name, (e, m, h) = PUBLISHED["widerface"][0]
         md.append(f"| *{name}* | 3226 | published | *{e:.3f}* | *{m:.3f}* | *{h:.3f}* |")
         md.append("")
