@@ -248,3 +248,36 @@ def test_landmark_min_iou_lets_larger_crops_through(dataset):
 def test_experiment_configs_load():
     for path in sorted((REPO / "configs" / "experiments").glob("*.yaml")):
         load_config(path)
+
+
+def test_cap_room_paces_a_cap_over_the_work_list():
+    cap, total, supply = 300, 100, 10
+    count, taken = 0, []
+    for k in range(total):
+        room = S.cap_room(cap, count, k, total, spread=True)
+        n = min(supply, max(0, room))
+        taken.append(n)
+        count += n
+    assert count == cap and min(taken) == max(taken) == 3  # every item contributes, the cap is reached exactly
+    assert S.cap_room(cap, 0, 0, total, spread=False) == cap  # plain: first come, first kept
+    # an item that brings nothing passes its allowance on
+    assert S.cap_room(cap, 0, 1, total, spread=True) == 6
+    assert S.cap_room(cap, 0, 0, 1, spread=True) == cap
+
+
+def test_spread_caps_keep_samples_from_late_images(dataset, tmp_path):
+    quiet = lambda *a: None  # noqa: E731
+    cfg = StageConfig(stage="pnet")
+    base = S.fingerprint(cfg, {})
+    cfg.samples.spread_caps = None  # unset: the sample sets made before the option existed stay valid
+    assert S.fingerprint(cfg, {}) == base
+    cfg.samples.workers, cfg.samples.val_fraction, cfg.samples.flush_every = 1, 0.0, 1  # a shard per item
+    cfg.samples.max_per_type = {"neg": 30}
+    plain = S.generate(cfg, dataset, tmp_path / "plain", log=quiet)
+    cfg.samples.spread_caps = True
+    assert S.fingerprint(cfg, {}) != base
+    spread = S.generate(cfg, dataset, tmp_path / "spread", log=quiet)
+    assert plain["counts"]["train"]["neg"] == spread["counts"]["train"]["neg"] == 30
+    # plain fills the cap from the first images' shards; spread writes some into every shard of WIDER images
+    shards = lambda run: [len(np.load(p)) for p, _ in S.SampleStore(tmp_path / run).shard_files("train", "neg")]  # noqa: E731
+    assert len(shards("spread")) > len(shards("plain"))

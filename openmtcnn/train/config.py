@@ -67,6 +67,10 @@ class SampleConfig:
     landmark_rotate: float = 0.5  # probability of a rotated copy
     landmark_max_angle: float = 15.0  # degrees
     max_per_type: dict[str, int] = field(default_factory=dict)  # caps on training samples per type
+    # True: each cap is paced over the work list (item k of n may bring the total up to cap * (k + 1) / n, a random
+    # subset of its crops), so every image contributes; None/False: first come, first kept (a cap reached at 60 % of
+    # the images leaves the last 40 % without that type)
+    spread_caps: bool | None = None
     detections: DetectionSamples | None = None  # R-Net / O-Net only
 
 

@@ -40,7 +40,7 @@ from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 SPLITS = ("train", "val")
 LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
-LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou"}  # left out of the fingerprint while unset
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -319,6 +319,18 @@ def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
     return h.hexdigest()[:16]
 
 
+def cap_room(cap: int, count: int, position: int, total: int, spread: bool) -> int:
+    """How many more training samples of a capped type item ``position`` (of ``total``) may add.
+
+    Plain: whatever is left of the cap. Spread: the cap paced over the list, ``cap * (position + 1) // total``
+    minus what is stored, so the allowance an item leaves unused passes on to the next ones and the last item
+    may reach the cap exactly.
+    """
+    if not spread:
+        return cap - count
+    return min(cap, cap * (position + 1) // max(1, total)) - count
+
+
 def _resolve(data_root: Path, p: str) -> Path:
     q = Path(p)
     return q if q.is_absolute() else data_root / q
@@ -381,6 +393,13 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
     log(f"[{cfg.stage}] {info['wider_images_used']} WIDER images ({info['wider_images_missing']} listed but missing), "
         f"{info['landmark_faces_used']} landmark faces; resuming at item {progress['done']}/{len(items)}")
     caps = cfg.samples.max_per_type
+    spread = bool(cfg.samples.spread_caps)
+    n_wider = info["wider_images_used"]
+
+    def source_position(i: int) -> tuple[int, int]:
+        # WIDER images give neg / pos / part, landmark faces give landmark: each type is paced over its own list
+        return (i, n_wider) if i < n_wider else (i - n_wider, len(items) - n_wider)
+
     counts = progress["counts"]
     wider_root = _resolve(data_root, cfg.data.wider_images)
     lmk_root = _resolve(data_root, cfg.data.landmark_root)
@@ -419,10 +438,13 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
             sp = "val" if is_val else "train"
             for t, (imgs, labs) in samples.items():
                 if sp == "train" and t in caps:
-                    room = caps[t] - counts[sp][t]
+                    room = cap_room(caps[t], counts[sp][t], *source_position(i), spread)
                     if room <= 0:
                         continue
-                    imgs, labs = imgs[:room], labs[:room]
+                    if len(imgs) > room:
+                        pick = (np.sort(np.random.default_rng([cfg.seed, i, 1]).choice(len(imgs), room, replace=False))
+                                if spread else slice(0, room))
+                        imgs, labs = imgs[pick], labs[pick]
                 buf.setdefault((sp, t), []).append((imgs, labs))
                 counts[sp][t] += len(imgs)
             if n % cfg.samples.flush_every == 0:
