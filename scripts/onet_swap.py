@@ -13,6 +13,7 @@ candidates, the difference to our own O-Net is what O-Net alone costs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def main() -> None:
     gt = WiderGroundTruth.load(a.gt)
     items = [it for k, it in enumerate(gt.items()) if k % a.every == 0]
     subset = gt.only_images({(ev, name) for _, _, ev, name in items})
-    key = [str(Path(a.candidates).resolve()), a.every, a.min_face_size, a.scale_factor, list(a.thresholds)]
+    nets = [hashlib.sha256((Path(a.candidates) / f"{s}.onnx").read_bytes()).hexdigest() for s in ("pnet", "rnet")]
+    key = [nets, a.every, a.min_face_size, a.scale_factor, list(a.thresholds)]  # the nets' bytes, not their path
     cache = Path(a.cache)
     cands = None
     if cache.is_file():
