@@ -23,8 +23,14 @@ from tqdm import tqdm
 from openmtcnn.config import DetectConfig
 from openmtcnn.detect import cascade as C
 from openmtcnn.detect.backends import OnnxBackend
-from openmtcnn.evaluate.widerface import WiderGroundTruth, evaluate, read_predictions
+from openmtcnn.evaluate.formats import detections_xywhs
+from openmtcnn.evaluate.report import settings_text
+from openmtcnn.evaluate.widerface import SETTINGS, WiderGroundTruth, evaluate, read_predictions
 from openmtcnn.imaging import load_image
+
+
+def _ap_cells(res: dict) -> str:
+    return " | ".join(f"{res[s].ap:.3f}" for s in SETTINGS)
 
 
 def main() -> None:
@@ -62,12 +68,11 @@ def main() -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps({"key": key, "boxes": cands}))
 
-    print(f"{len(items)} val images (every {a.every}-th), candidates from {a.candidates}, "
-          f"min face {a.min_face_size:g}, scale {a.scale_factor:g}, thr {'/'.join(f'{t:g}' for t in a.thresholds)}")
+    print(f"{len(items)} val images (every {a.every}-th), candidates from {a.candidates}, {settings_text(cfg.to_dict())}")
     print("| O-Net of | AP easy | AP medium | AP hard |\n|---|---|---|---|")
     for pred in a.pred:
         res = evaluate(read_predictions(pred, subset), subset)
-        print(f"| whole cascade: {pred} | " + " | ".join(f"{res[s].ap:.3f}" for s in ("easy", "medium", "hard")) + " |")
+        print(f"| whole cascade: {pred} | {_ap_cells(res)} |")
     for weights in a.onet:
         backend = OnnxBackend(weights)
         rows = [[np.zeros((0, 5)) for _ in f] for f in subset.files]
@@ -75,9 +80,8 @@ def main() -> None:
             r = cands[(ev, name)]
             if len(r):
                 boxes, scores, _ = C.stage_onet(load_image(Path(a.images) / ev / f"{name}.jpg"), r, backend, cfg)
-                rows[i][j] = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2], scores])
-        res = evaluate(rows, subset)
-        print(f"| {weights} | " + " | ".join(f"{res[s].ap:.3f}" for s in ("easy", "medium", "hard")) + " |", flush=True)
+                rows[i][j] = detections_xywhs(boxes, scores)
+        print(f"| {weights} | {_ap_cells(evaluate(rows, subset))} |", flush=True)
 
 
 if __name__ == "__main__":
