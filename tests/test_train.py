@@ -81,6 +81,26 @@ def test_label_by_iou_thresholds():
     np.testing.assert_allclose(B.calibrate(boxes[1:2], targets[1:2]), gt[:1])
 
 
+def test_label_square_makes_tall_faces_positives():
+    cfg = StageConfig(stage="onet").samples
+    gt = np.array([[100, 100, 150, 190]], float)  # h / w = 1.8
+    usable = np.array([True])
+    crop = np.array([[80, 100, 170, 190]])  # the square around it: IoU 0.56 with the annotated box
+    kind, targets = S.label_by_iou(crop, gt, usable, cfg)
+    assert kind.tolist() == [2]  # plain rule: only a part face
+    base = S.fingerprint(StageConfig(stage="onet"), {})
+    cfg.label_square = None  # unset: sample sets made before the option existed stay valid
+    assert S.fingerprint(StageConfig(stage="onet", samples=cfg), {}) == base
+    cfg.label_square = True
+    kind_sq, targets_sq = S.label_by_iou(crop, gt, usable, cfg)
+    assert kind_sq.tolist() == [1]
+    np.testing.assert_allclose(targets_sq, targets)  # box targets: still the annotated box
+    np.testing.assert_allclose(B.calibrate(crop, targets_sq), gt)
+    assert S.fingerprint(StageConfig(stage="onet", samples=cfg), {}) != base
+    far = np.array([[400, 400, 450, 450], [150, 100, 200, 150]])  # clear negatives stay negatives
+    assert S.label_by_iou(far, gt, usable, cfg)[0].tolist() == [0, 0]
+
+
 def test_jittered_and_negatives_respect_iou():
     cfg = StageConfig(stage="pnet").samples
     rng = np.random.default_rng(0)

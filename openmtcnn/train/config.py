@@ -71,6 +71,11 @@ class SampleConfig:
     # subset of its crops), so every image contributes; None/False: first come, first kept (a cap reached at 60 % of
     # the images leaves the last 40 % without that type)
     spread_caps: bool | None = None
+    # True: crops are labelled (neg / part / pos) by IoU with the square around each face (side max(w, h), as
+    # MTCNN's own boxes are square) instead of the annotated box; box targets stay the annotated box. WIDER faces
+    # are taller than wide (median h/w 1.26): a square crop reaches IoU 0.65 with a h/w >= 1.7 box never, so with
+    # the plain rule tall faces give almost no positives. None/False: the annotated box
+    label_square: bool | None = None
     detections: DetectionSamples | None = None  # R-Net / O-Net only
 
 

@@ -40,7 +40,7 @@ from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 SPLITS = ("train", "val")
 LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
-LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps"}  # left out of the fingerprint while unset
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -105,6 +105,8 @@ def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: Sampl
 
     A crop whose best face is not ``usable`` (flagged invalid, too small) is
     dropped unless it is a clear negative, so unusable faces never become negatives.
+    With ``s.label_square`` the IoU is taken with each face's square (:func:`boxes.square`);
+    the box targets are always the annotated box.
     """
     kind = np.full(len(boxes), -1, np.int64)
     targets = np.zeros((len(boxes), 4))
@@ -113,7 +115,7 @@ def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: Sampl
     if len(gt) == 0:
         kind[:] = 0
         return kind, targets
-    iou = B.box_iou(boxes, gt)
+    iou = B.box_iou(boxes, B.square(gt) if s.label_square else gt)
     best = iou.argmax(1)
     top = iou[np.arange(len(boxes)), best]
     ok = usable[best]
