@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 from openmtcnn.nets import NetSpec, MTCNNNet, count_params, create_net, list_variants, variant_specs  # noqa: E402
-from openmtcnn.nets.export import export_net  # noqa: E402
+from openmtcnn.nets.export import export_net, load_onnx_net  # noqa: E402
 
 
 def test_paper_nets_have_paper_sizes():
@@ -62,3 +62,24 @@ def test_onnx_export_matches_torch(stage, tmp_path):
         np.testing.assert_allclose(prob, torch.softmax(f, 1)[:, 1].numpy(), atol=1e-5)
         np.testing.assert_allclose(box, b.numpy(), atol=1e-5)
         np.testing.assert_allclose(lmk, l.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant,stage", [("mtcnn", "pnet"), ("mtcnn", "rnet"), ("mtcnn", "onet"), ("mtcnn-dw", "onet")])
+def test_onnx_file_reads_back_into_the_same_net(variant, stage, tmp_path):
+    torch.manual_seed(2)
+    net = create_net(variant, stage).eval()
+    with torch.no_grad():  # PReLU slopes away from their 0.25 default, so a mixed-up order would show
+        for m in net.modules():
+            if isinstance(m, torch.nn.PReLU):
+                m.weight.uniform_(0.0, 0.5)
+    back = load_onnx_net(export_net(net, tmp_path / f"{stage}.onnx"), variant, stage)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[k], v)
+
+
+def test_onnx_file_of_another_net_is_refused(tmp_path):
+    path = export_net(create_net("mtcnn", "rnet").eval(), tmp_path / "rnet.onnx")
+    with pytest.raises(ValueError, match="rnet.onnx"):
+        load_onnx_net(path, "mtcnn", "onet")
+    with pytest.raises(ValueError, match="rnet.onnx"):
+        load_onnx_net(path, "mtcnn-0.5", "rnet")

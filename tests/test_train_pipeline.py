@@ -84,3 +84,23 @@ def test_train_all_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert _run(argv) == 0
     assert "already complete" in capsys.readouterr().out
+
+    # retrain O-Net alone: P-Net and R-Net adopted from the exported set, O-Net fine-tuned from it
+    runs2 = tmp_path / "runs2"
+    assert _run(["train", "adopt", "--weights", str(out), "--runs", str(runs2)]) == 0
+    assert (runs2 / "pnet" / "pnet.onnx").read_bytes() == (out / "pnet.onnx").read_bytes()
+    adopted = json.loads((runs2 / "rnet" / "summary.json").read_text())
+    trained = json.loads((runs / "rnet" / "summary.json").read_text())
+    assert adopted["sample_counts"] == trained["sample_counts"] and adopted["config"] == trained["config"]
+    assert adopted["best"]["epoch"] == trained["best"]["epoch"] and adopted["command"] == trained["command"]
+    onet_cfg = yaml.safe_load((configs / "onet.yaml").read_text())
+    onet_cfg["train"].update(epochs=1, init_weights=str(out / "onet.onnx"))
+    (configs / "onet-ft.yaml").write_text(yaml.safe_dump(onet_cfg))
+    out2 = tmp_path / "weights-ft"
+    capsys.readouterr()
+    assert _run(["train", "onet", "--config", str(configs / "onet-ft.yaml"), "--data", str(data), "--runs", str(runs2), "--out", str(out2)]) == 0
+    assert "starting from" in capsys.readouterr().out
+    card2 = (out2 / "MODEL_CARD.md").read_text()
+    assert "P-Net: taken unchanged from the weight set" in card2 and "O-Net: fine-tuned, starting from" in card2
+    assert "WIDER FACE train: 21 images used" in card2
+    assert _run(["train", "adopt", "--weights", str(tmp_path / "nowhere"), "--runs", str(runs2)]) == 2

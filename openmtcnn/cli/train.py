@@ -17,8 +17,9 @@ def add_parser(subparsers) -> None:
         description="Generate samples, train and export one stage, or all three in order. A killed run "
         "resumes where it stopped when started again with the same arguments.",
     )
-    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all", "export"],
-                   help="a stage, all three in order, or 'export': only (re)write the weight set and model card from --runs")
+    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all", "export", "adopt"],
+                   help="a stage, all three in order, 'export': only (re)write the weight set and model card from --runs, "
+                   "or 'adopt': take the --stages of the weight set --weights into --runs unchanged (to retrain a later stage alone)")
     p.add_argument("--config", default=None,
                    help="stage config YAML (default: configs/STAGE.yaml); for 'all', a folder holding pnet/rnet/onet.yaml")
     p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
@@ -26,6 +27,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default=None,
                    help="where the finished weight set goes (default: the bundled openmtcnn/weights/default)")
     p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
+    p.add_argument("--weights", default=None, help="'adopt': the weight set (folder) to take stages from")
+    p.add_argument("--stages", nargs="+", choices=["pnet", "rnet", "onet"], default=["pnet", "rnet"],
+                   help="'adopt': which stages (default: pnet rnet)")
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
     p.set_defaults(func=run)
 
@@ -39,13 +43,24 @@ def _config_path(arg: str | None, stage: str, many: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..train.config import ConfigError, load_config
-    from ..train.pipeline import export_weights, run_stage
+    from ..train.pipeline import adopt_stage, export_weights, run_stage
     from ..weights import BUNDLED_DIR, DEFAULT_NAME
 
     evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
     out = args.out or BUNDLED_DIR / DEFAULT_NAME
     if args.stage == "export":
         return 0 if export_weights(args.runs, out, evaluation) else 1
+    if args.stage == "adopt":
+        if args.weights is None or not Path(args.weights).is_dir():
+            print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
+            return 2
+        try:
+            for s in args.stages:
+                adopt_stage(args.runs, s, args.weights)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     stages = ["pnet", "rnet", "onet"] if args.stage == "all" else [args.stage]
     if args.data is None or not Path(args.data).is_dir():
         print(f"--data {args.data}: no such folder", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .config import SAMPLE_TYPES
@@ -14,6 +15,20 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return out
+
+
+def _provenance(summaries: dict[str, dict]) -> list[str]:
+    """Lines for stages not trained in this run: adopted from another set, or fine-tuned from one."""
+    lines = []
+    for s, sm in summaries.items():
+        if sm.get("adopted_from"):
+            lines.append(f"- {NAMES[s]}: taken unchanged from the weight set `{sm['adopted_from']}` (`{s}.onnx` sha256 "
+                         f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
+                         "training and validation figures below are that set's records, read from its model card.")
+        elif sm["config"]["train"].get("init_weights"):
+            lines.append(f"- {NAMES[s]}: fine-tuned, starting from `{sm['config']['train']['init_weights']}` "
+                         f"(the `{s}` net of that set) instead of a random initialisation.")
+    return lines + [""] if lines else []
 
 
 def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
@@ -31,6 +46,7 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",
         "",
+        *_provenance(summaries),
         "## Data",
         f"- WIDER FACE train: {p['wider_images_used']} images used ({p['wider_images_found']} found, "
         f"{p['wider_images_missing']} listed in the annotations but not present), {p['wider_faces_used']} valid faces. "
@@ -82,3 +98,56 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
     lines += [f"Unreadable images skipped during sample generation: {errs}.", ""]
     path.write_text("\n".join(lines))
     return path
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def read_model_card(path: str | Path) -> dict[str, dict]:
+    """The per-stage summaries that ``write_model_card`` wrote into a card, read back (times to 0.1 min, metrics
+    to 4 digits): what a later weight set needs to report a stage it takes over unchanged (``pipeline.adopt_stage``)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    by_name = {v: k for k, v in NAMES.items()}
+    out: dict[str, dict] = {}
+    m = re.search(r"WIDER FACE train: (\d+) images used \((\d+) found, (\d+) listed .*?\), (\d+) valid faces", text)
+    m2 = re.search(r"`trainImageList.txt`\): (\d+) faces used \((\d+) missing\)", text)
+    if not (m and m2):
+        raise ValueError(f"{path}: no data section written by openmtcnn's model card")
+    data = {"wider_images_used": int(m[1]), "wider_images_found": int(m[2]), "wider_images_missing": int(m[3]),
+            "wider_faces_used": int(m[4]), "landmark_faces_used": int(m2[1]), "landmark_faces_missing": int(m2[2])}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        cells = _cells(line) if line.startswith("| ") else []
+        stage = by_name.get(cells[0]) if cells else None
+        if stage is None:
+            m = re.match(r"- (P-Net|R-Net|O-Net): `(.*)` \(config `(.*)`\)$", line)
+            if m and section.startswith("Commands"):
+                out[by_name[m[1]]].update(command=m[2], config_file=None if m[3] == "None" else m[3])
+            continue
+        sm = out.setdefault(stage, {"stage": stage, "data": data, "unreadable_images": []})
+        if section.startswith("Samples"):
+            pairs = [c.split(" / ") for c in cells[1:1 + len(SAMPLE_TYPES)]]
+            sm["sample_counts"] = {sp: {t: int(_num(p[i])) for t, p in zip(SAMPLE_TYPES, pairs)} for i, sp in enumerate(("train", "val"))}
+            sm["sample_seconds"] = _num(cells[-1]) * 60
+        elif section.startswith("Training"):
+            sm["epochs_run"], best_epoch, sm["train_seconds"] = int(cells[1]), int(cells[2]), _num(cells[-1]) * 60
+            sm.setdefault("best", {})["epoch"] = best_epoch
+        elif section.startswith("Validation"):
+            keys = ("accuracy", "recall", "false_pos_rate", "det_loss", "box_loss", "landmark_loss")
+            sm.setdefault("best", {}).update({f"val_{k}": _num(c) for k, c in zip(keys, cells[1:])})
+    for name, block in re.findall(r"<details><summary>(P-Net|R-Net|O-Net)</summary>\s*```json\n(.*?)\n```", text, re.S):
+        out[by_name[name]]["config"] = json.loads(block)
+    need = ("sample_counts", "epochs_run", "best", "config", "command")
+    for stage, sm in out.items():
+        missing = [k for k in need if k not in sm]
+        if missing:
+            raise ValueError(f"{path}: {NAMES[stage]} lacks {', '.join(missing)} in the model card")
+    return out

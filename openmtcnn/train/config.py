@@ -98,6 +98,9 @@ class TrainConfig:
     color_jitter: float = 0.2  # brightness / contrast / saturation amplitude
     threads: int = 2
     val_max_per_type: int = 0  # score at most this many held-out samples per type each epoch (0: all)
+    # a weight-set folder (its STAGE.onnx) or an ONNX file: the net that training starts from (fine-tuning);
+    # None: random initialisation. Read at the start of a fresh run only (a resumed run has its own last.pt)
+    init_weights: str | None = None
 
 
 @dataclass

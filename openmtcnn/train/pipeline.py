@@ -6,10 +6,15 @@ Run folder layout (git-ignored)::
     RUNS/{pnet,rnet,onet}/train/       # last.pt, best.pt, log.csv, curves.png
     RUNS/{pnet,rnet,onet}/STAGE.onnx   # the best net, used to mine the next stage's samples
     RUNS/{pnet,rnet,onet}/summary.json # what the model card reports
+
+A stage can also be adopted unchanged from an exported weight set (``adopt_stage``): its ONNX file, the net read
+back from it and the summary read back from that set's model card take the place of a trained stage, so that a
+later stage can be retrained on its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -90,3 +95,32 @@ def export_weights(runs: str | Path, out_dir: str | Path, extra_eval: dict | Non
     write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval)
     log(f"weight set written to {out}")
     return out
+
+
+def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print) -> dict:
+    """Take ``stage`` unchanged from an exported weight set (ONNX + manifest + MODEL_CARD.md) into ``RUNS/STAGE``.
+
+    Writes the same files a trained stage leaves (``STAGE.onnx`` byte for byte, ``train/best.pt``, ``summary.json``
+    with ``adopted_from``), so the next stage's samples and ``export_weights`` use it like one trained here.
+    """
+    import torch
+
+    from ..nets.export import load_onnx_net
+    from .card import read_model_card
+
+    src = Path(weights_dir)
+    onnx_path, card, manifest = src / f"{stage}.onnx", src / "MODEL_CARD.md", src / "manifest.json"
+    for f in (onnx_path, card, manifest):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: adopting {stage} needs a weight set written by `openmtcnn train` (ONNX, manifest, model card)")
+    variant = json.loads(manifest.read_text())["variant"]
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    summary = read_model_card(card)[stage] | {"adopted_from": str(src), "onnx_sha256": digest}
+    net = load_onnx_net(onnx_path, variant, stage)
+    d = stage_dir(runs, stage)
+    (d / "train").mkdir(parents=True, exist_ok=True)
+    torch.save({"model": net.state_dict(), "variant": variant, "stage": stage, "adopted_from": str(src)}, d / "train" / "best.pt")
+    shutil.copyfile(onnx_path, d / f"{stage}.onnx")
+    (d / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    log(f"[{stage}] adopted from {src} (best epoch {summary['best']['epoch']}) into {d}")
+    return summary

@@ -243,10 +243,13 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     plan = train.batch_plan(tc.batch_size, tc.mix)
     log(f"[{cfg.stage}] train samples {train.counts()}, val {val.counts()}, batch plan {plan}")
     net = create_net(cfg.variant, cfg.stage)
+    last, best_path = out / "last.pt", out / "best.pt"
+    if tc.init_weights and not last.exists():
+        net = initial_net(cfg)
+        log(f"[{cfg.stage}] starting from {tc.init_weights}")
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     state = {"epoch": 0, "step": 0, "rows": [], "best": None, "seconds": 0.0}
-    last, best_path = out / "last.pt", out / "best.pt"
     if last.exists():
         ck = torch.load(last, weights_only=False)
         net.load_state_dict(ck["model"])
@@ -331,6 +334,17 @@ def _write_log(rows: list[dict], out: Path) -> None:
 def _summary(cfg: StageConfig, state: dict, train: Pools, val: Pools, plan: dict) -> dict:
     return {"stage": cfg.stage, "epochs_run": state["epoch"], "train_seconds": round(state["seconds"], 1),
             "best": state["best"], "train_samples": train.counts(), "val_samples": val.counts(), "batch_plan": plan}
+
+
+def initial_net(cfg: StageConfig):
+    """The net named by ``train.init_weights`` (a weight-set folder or an ONNX file), in train mode."""
+    from ..nets.export import load_onnx_net
+
+    src = Path(cfg.train.init_weights)
+    path = src / f"{cfg.stage}.onnx" if src.is_dir() else src
+    if not path.is_file():
+        raise FileNotFoundError(f"train.init_weights: {path} is not a file (expected a weight-set folder or an ONNX file)")
+    return load_onnx_net(path, cfg.variant, cfg.stage).train()
 
 
 def load_best(cfg: StageConfig, out_dir: str | Path):
