@@ -27,7 +27,7 @@ def _provenance(summaries: dict[str, dict]) -> list[str]:
                          "training and validation figures below are that set's records, read from its model card.")
         elif sm["config"]["train"].get("init_weights"):
             lines.append(f"- {NAMES[s]}: fine-tuned, starting from `{sm['config']['train']['init_weights']}` "
-                         f"(the `{s}` net of that set) instead of a random initialisation.")
+                         "instead of a random initialisation.")
     return lines + [""] if lines else []
 
 
@@ -41,8 +41,8 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
     lines = [
         "# openmtcnn default weights: model card",
         "",
-        f"Net variant `{summaries['pnet']['config']['variant']}` (the paper's P-Net / R-Net / O-Net), trained from scratch by "
-        "`openmtcnn train` (this project's code), exported to ONNX. The data, sample, training and validation "
+        f"Net variant `{summaries['pnet']['config']['variant']}` (the paper's P-Net / R-Net / O-Net), trained by "
+        "`openmtcnn train` (this project's code; from scratch unless a line below says otherwise), exported to ONNX. The data, sample, training and validation "
         "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",
         "",
