@@ -103,10 +103,9 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     Writes the same files a trained stage leaves (``STAGE.onnx`` byte for byte, ``train/best.pt``, ``summary.json``
     with ``adopted_from``), so the next stage's samples and ``export_weights`` use it like one trained here.
     """
-    import torch
-
     from ..nets.export import load_onnx_net
     from .card import read_model_card
+    from .trainer import _save
 
     src = Path(weights_dir)
     onnx_path, card, manifest = src / f"{stage}.onnx", src / "MODEL_CARD.md", src / "manifest.json"
@@ -119,7 +118,7 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     net = load_onnx_net(onnx_path, variant, stage)
     d = stage_dir(runs, stage)
     (d / "train").mkdir(parents=True, exist_ok=True)
-    torch.save({"model": net.state_dict(), "variant": variant, "stage": stage, "adopted_from": str(src)}, d / "train" / "best.pt")
+    _save({"model": net.state_dict(), "variant": variant, "stage": stage, "adopted_from": str(src)}, d / "train" / "best.pt")
     shutil.copyfile(onnx_path, d / f"{stage}.onnx")
     (d / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     log(f"[{stage}] adopted from {src} (best epoch {summary['best']['epoch']}) into {d}")

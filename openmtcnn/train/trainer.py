@@ -242,11 +242,12 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     train, val = Pools(store, "train", cfg.size), Pools(store, "val", cfg.size, tc.val_max_per_type)
     plan = train.batch_plan(tc.batch_size, tc.mix)
     log(f"[{cfg.stage}] train samples {train.counts()}, val {val.counts()}, batch plan {plan}")
-    net = create_net(cfg.variant, cfg.stage)
     last, best_path = out / "last.pt", out / "best.pt"
     if tc.init_weights and not last.exists():
         net = initial_net(cfg)
         log(f"[{cfg.stage}] starting from {tc.init_weights}")
+    else:
+        net = create_net(cfg.variant, cfg.stage)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     state = {"epoch": 0, "step": 0, "rows": [], "best": None, "seconds": 0.0}
