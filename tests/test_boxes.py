@@ -125,3 +125,28 @@ def test_integer_boxes_keep_size_at_least_one():
 def test_clip():
     got = B.clip(np.array([[-5, -5, 50, 8]], float), 20, 10)
     np.testing.assert_allclose(got, [[0, 0, 20, 8]])
+
+
+def test_points_box_hand_case():
+    # eyes 30 apart, mouth 40 below the eyes: span 50; mean of the points (50, 46)
+    pts = np.array([[[35, 30], [65, 30], [50, 50], [38, 70], [62, 70]]], float)
+    got = B.points_box(pts)
+    side = B.POINTS_BOX_SIDE * 50
+    cx, cy = 50 + B.POINTS_BOX_SHIFT[0] * 50, 50 + B.POINTS_BOX_SHIFT[1] * 50
+    np.testing.assert_allclose(got, [[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]])
+    np.testing.assert_allclose(B.points_box(pts, 1.2)[0, 2] - B.points_box(pts, 1.2)[0, 0], 1.2 * side)
+
+
+@given(st.floats(-100, 100), st.floats(-100, 100), st.floats(0.1, 10), st.floats(-np.pi, np.pi))
+def test_points_box_follows_the_points(dx, dy, k, angle):
+    """Moving the points moves the box; scaling them scales its side; rotating them keeps its side."""
+    pts = np.array([[[35, 30], [65, 30], [50, 50], [38, 70], [62, 70]]], float)
+    base = B.points_box(pts)
+    moved = B.points_box(pts + [dx, dy])
+    np.testing.assert_allclose(moved, base + [dx, dy, dx, dy], atol=1e-9)
+    c = pts.mean(1, keepdims=True)
+    scaled = B.points_box(c + k * (pts - c))
+    np.testing.assert_allclose(scaled[0, 2] - scaled[0, 0], k * (base[0, 2] - base[0, 0]), rtol=1e-9)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turned = B.points_box(c + (pts - c) @ rot.T)
+    np.testing.assert_allclose(turned[0, 2] - turned[0, 0], base[0, 2] - base[0, 0], rtol=1e-9)

@@ -70,8 +70,9 @@ def detector_for(weights: Path):
     from openmtcnn import Detector
 
     s = REFERENCE["settings"]
-    return Detector(
-        weights=weights, threads=1, min_face_size=s["min_face_size"], scale_factor=s["factor"], thresholds=tuple(s["thresholds"])
+    return Detector(  # no extra landmark passes: facenet-pytorch reads the points off O-Net's first look, as the original
+        weights=weights, threads=1, min_face_size=s["min_face_size"], scale_factor=s["factor"], thresholds=tuple(s["thresholds"]),
+        landmark_refine=0,
     )
 
 

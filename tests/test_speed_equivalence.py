@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 
 from openmtcnn.config import DetectConfig
+from openmtcnn.detect.cascade import LANDMARK_CROP_SCALE
 from openmtcnn.detect.pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
 from openmtcnn.imaging import load_image
+from openmtcnn.ops.boxes import POINTS_BOX_SHIFT, POINTS_BOX_SIDE
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "images"
 
@@ -80,6 +82,30 @@ def ref_crop(image, box, size):
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def ref_points_box(p, scale):
+    (lx, ly), (rx, ry), _, (mlx, mly), (mrx, mry) = p
+    span = np.sqrt((rx - lx) ** 2 + (ry - ly) ** 2 + ((lx + rx) / 2 - (mlx + mrx) / 2) ** 2 + ((ly + ry) / 2 - (mly + mry) / 2) ** 2)
+    cx, cy = p[:, 0].mean() + POINTS_BOX_SHIFT[0] * span, p[:, 1].mean() + POINTS_BOX_SHIFT[1] * span
+    half = POINTS_BOX_SIDE * scale * span / 2
+    return np.array([cx - half, cy - half, cx + half, cy + half])
+
+
+def ref_refine(image, points, nets, passes):
+    """Per face, O-Net ``passes`` times on a crop placed on its latest points (whole pixels); the mean points."""
+    out = []
+    for p in points:
+        total = np.zeros((5, 2))
+        for _ in range(passes):
+            b = ref_points_box(p, LANDMARK_CROP_SCALE)
+            x1, y1 = np.round(b[0]), np.round(b[1])
+            side_x, side_y = max(np.round(b[2] - b[0]), 1), max(np.round(b[3] - b[1]), 1)
+            lmk = nets("onet", ref_input(ref_crop(image, b, 48)))[2][0].reshape(5, 2)
+            p = np.array([x1, y1]) + lmk * [side_x, side_y]
+            total += p
+        out.append(total / passes)
+    return np.array(out).reshape(-1, 5, 2)
+
+
 class PlainNets:
     """Unmodified ONNX files, default session options, one box per call."""
 
@@ -126,7 +152,9 @@ def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
             points = boxes[:, None, 0:2] + lmk.reshape(-1, 5, 2) * wh
             boxes = ref_calibrate(boxes, reg)
             pick = ref_nms(boxes, scores, cfg.nms_onet, mode="min")
-            return boxes[pick], scores[pick], points[pick], counts
+            points = points[pick] if cfg.landmark_refine == 0 else ref_refine(image, points[pick], nets, cfg.landmark_refine)
+            counts.append(len(pick) * cfg.landmark_refine)
+            return boxes[pick], scores[pick], points, counts
     raise AssertionError("unreachable")
 
 
@@ -157,18 +185,19 @@ def photo():
     return load_image(FIXTURES / "situation_room_480.jpg")
 
 
-def test_optimised_equals_reference_random_weights(random_weights, photo):
+@pytest.mark.parametrize("refine", [0, 2])
+def test_optimised_equals_reference_random_weights(random_weights, photo, refine):
     from openmtcnn import Detector
 
     nets = PlainNets(random_weights)
-    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24))
+    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24), landmark_refine=refine)
     ref = reference_cascade(photo, nets, cfg)
     assert ref[3][0] > 20 and ref[3][1] > 5 and len(ref[1]) > 2, f"the reference cascade has too little work: {ref[3]}"
     det = Detector(random_weights, cfg, threads=1)
     assert det.backend.graph_optimized
     res = det.detect(photo)
-    assert_same((res.boxes, res.scores, res.landmarks), ref, "random weights")
-    assert det.last_timer.batch == {"rnet": ref[3][0], "onet": ref[3][1]}
+    assert_same((res.boxes, res.scores, res.landmarks), ref, f"random weights, {refine} landmark passes")
+    assert det.last_timer.batch == {"rnet": ref[3][0], "onet": ref[3][1] + ref[3][2]}
 
 
 def test_batch_of_images_equals_one_by_one(random_weights, photo):

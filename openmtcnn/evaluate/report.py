@@ -31,7 +31,9 @@ def settings_text(s: dict[str, Any] | None) -> str:
         return "-"
     thr = "/".join(f"{t:g}" for t in s.get("thresholds", []))
     text = f"min face {s.get('min_face_size', 0):g}, scale {s.get('scale_factor', 0):g}, thr {thr}"
-    return text + (f", {s['pyramid']} pyramid" if s.get("pyramid") else "")
+    text += f", {s['pyramid']} pyramid" if s.get("pyramid") else ""
+    n = s.get("landmark_refine") or 0  # absent in runs made before the option existed: none
+    return text + (f", {n} landmark pass{'es' if n > 1 else ''}" if n else "")
 
 
 def _time_text(run: dict[str, Any]) -> str:
@@ -194,12 +196,14 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
         md.append(f"| *{name}* | 3226 | published | *{e:.3f}* | *{m:.3f}* | *{h:.3f}* |")
         md.append("")
     if lmk:
-        md += ["| weights | landmark test faces | NME, O-Net on the annotated box | NME end to end (faces found) |", "|---|---|---|---|"]
+        md += ["| weights | landmark test faces | NME, O-Net on the annotated box | NME end to end (faces found) | extra landmark passes |",
+               "|---|---|---|---|---|"]
         for r in lmk:
             a = r["subsets"]["all"]
             e = a["end_to_end"]
             e2e = f"{_pct(e.get('nme'))} ({e.get('found', 0)} found, {_pct(e.get('found_share'), 1)})" if e.get("nme") is not None else "-"
-            md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} |")
+            passes = (r.get("settings") or {}).get("landmark_refine") or 0
+            md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} | {passes} |")
         md.append("")
     md += [f"Details, times, PR and CED plots: [{results_link}]({results_link}).", "", README_END]
     return "\n".join(md)
