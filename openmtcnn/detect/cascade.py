@@ -227,7 +227,12 @@ def stage_onet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: Detec
 
 
 def refine_landmarks(
-    images: Sequence[np.ndarray], points: Sequence[np.ndarray], backend: Backend, passes: int, timer: StageTimer | None = None
+    images: Sequence[np.ndarray],
+    points: Sequence[np.ndarray],
+    backend: Backend,
+    passes: int,
+    timer: StageTimer | None = None,
+    scale: float = LANDMARK_CROP_SCALE,
 ) -> list[np.ndarray]:
     """O-Net's points again, ``passes`` times, from crops placed on each face's latest points; their mean.
 
@@ -235,14 +240,15 @@ def refine_landmarks(
     the one O-Net scores highest, not the one best framed for landmarks: on the landmark test list it is
     1.2-1.6x the annotated box and off its centre by up to a fifth of its side, outside most of O-Net's
     landmark training crops. A crop placed on the points (:func:`openmtcnn.ops.boxes.points_box`,
-    :data:`LANDMARK_CROP_SCALE`) sits where those crops did. Batched over all faces of all images.
+    ``scale``, default :data:`LANDMARK_CROP_SCALE`) sits where those crops did. Batched over all faces of
+    all images. Scale and passes were chosen on landmark faces O-Net never saw (``scripts/landmark_passes.py``).
     """
     if passes <= 0:
         return list(points)
     cur, total = list(points), [np.zeros_like(p) for p in points]
     for _ in range(passes):
         with _time(timer, "crops"):
-            boxes = [B.integer_boxes(B.points_box(p, LANDMARK_CROP_SCALE)).astype(np.float64) for p in cur]
+            boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
         outs = _run_crops(images, boxes, "onet", backend, True, timer)
         with _time(timer, "nms"):
             cur = [landmarks_from_offsets(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
