@@ -25,16 +25,14 @@ from openmtcnn.detect.cascade import refine_landmarks
 from openmtcnn.evaluate.landmarks import MATCH_IOU, normalised_errors
 from openmtcnn.imaging import load_image
 from openmtcnn.ops import boxes as B
-from openmtcnn.train.config import load_config
-from openmtcnn.train.samples import work_items
+from openmtcnn.train.config import StageConfig, load_config
+from openmtcnn.train.samples import item_rng, work_items
 
 
-def held_out_faces(config: str, data: Path) -> list:
+def held_out_faces(cfg: StageConfig, data: Path) -> list:
     """The landmark faces that the config's sample generation put in its validation split."""
-    cfg = load_config(config)
     items, _ = work_items(cfg, data)
-    return [it for i, (kind, it) in enumerate(items)
-            if kind == "lmk" and np.random.default_rng([cfg.seed, i]).random() < cfg.samples.val_fraction]
+    return [it for i, (kind, it) in enumerate(items) if kind == "lmk" and item_rng(cfg, i)[1]]
 
 
 def main() -> None:
@@ -45,8 +43,8 @@ def main() -> None:
     ap.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.1, 1.15, 1.2, 1.3])
     ap.add_argument("--passes", type=int, default=3)
     a = ap.parse_args()
-    faces = held_out_faces(a.config, a.data)
     cfg = load_config(a.config)
+    faces = held_out_faces(cfg, a.data)
     root = a.data / cfg.data.landmark_root
     det = Detector(weights=a.weights, landmark_refine=0, threads=1)
     err: dict[str, list[float]] = {}

@@ -247,12 +247,17 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
     return {"landmark": (np.stack(crops), np.stack(labs))}
 
 
+def item_rng(cfg: StageConfig, i: int) -> tuple[np.random.Generator, bool]:
+    """Work item ``i``'s own generator, and whether the item is in the validation split (its first draw)."""
+    rng = np.random.default_rng([cfg.seed, i])
+    return rng, bool(rng.random() < cfg.samples.val_fraction)
+
+
 def _process(args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None]:
     """Worker entry: (index, kind, item) -> (index, is_val, samples by type, error or None)."""
     i, kind, item = args
     cfg: StageConfig = _W["cfg"]
-    rng = np.random.default_rng([cfg.seed, i])
-    is_val = bool(rng.random() < cfg.samples.val_fraction)
+    rng, is_val = item_rng(cfg, i)
     try:
         if kind == "wider":
             image = read_rgb(_W["wider_root"] / item.path)
