@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -103,4 +104,33 @@ def test_train_all_end_to_end(tmp_path, capsys):
     card2 = (out2 / "MODEL_CARD.md").read_text()
     assert "P-Net: taken unchanged from the weight set" in card2 and "O-Net: fine-tuned, starting from" in card2
     assert "WIDER FACE train: 21 images used" in card2
+    init_sha = hashlib.sha256((out / "onet.onnx").read_bytes()).hexdigest()[:16]
+    assert f"fine-tuned, starting from `{out / 'onet.onnx'}` (sha256 {init_sha})" in card2
+    # adopting from that set again carries its card's word on each stage: the chain stays traceable
+    runs3 = tmp_path / "runs3"
+    assert _run(["train", "adopt", "--weights", str(out2), "--runs", str(runs3), "--stages", "pnet", "rnet", "onet"]) == 0
+    assert json.loads((runs3 / "onet" / "summary.json").read_text())["provenance"].startswith("fine-tuned, starting from")
+    assert _run(["train", "export", "--runs", str(runs3), "--out", str(tmp_path / "w3")]) == 0
+    card3 = (tmp_path / "w3" / "MODEL_CARD.md").read_text()
+    assert f"O-Net: taken unchanged from the weight set `{out2}`" in card3
+    assert f"That card said of it: fine-tuned, starting from `{out / 'onet.onnx'}` (sha256 {init_sha})" in card3
+    assert "That card said of it: taken unchanged from the weight set" in card3  # P-Net: adopted twice
     assert _run(["train", "adopt", "--weights", str(tmp_path / "nowhere"), "--runs", str(runs2)]) == 2
+
+
+def test_git_commit_names_the_committed_version(tmp_path):
+    import subprocess
+
+    from openmtcnn.train.pipeline import _git_commit
+
+    f = tmp_path / "pnet.onnx"
+    f.write_bytes(b"v1")
+    assert _git_commit(f) is None  # not in a repository
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "pnet.onnx"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert _git_commit(f) == head
+    f.write_bytes(b"v2")  # changed since: no commit holds these bytes
+    assert _git_commit(f) is None

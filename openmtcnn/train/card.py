@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,16 +19,26 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def _provenance(summaries: dict[str, dict]) -> list[str]:
-    """Lines for stages not trained in this run: adopted from another set, or fine-tuned from one."""
+    """Lines for stages not trained in this run: adopted from another set, or fine-tuned from one.
+
+    An adopted stage's line names the set's folder, the commit that last changed its ONNX file there (when the set
+    is tracked by git) and the file's sha256, and carries what that set's own card said of the stage, so a chain of
+    adoptions and fine-tunings stays traceable from the newest card.
+    """
     lines = []
     for s, sm in summaries.items():
         if sm.get("adopted_from"):
-            lines.append(f"- {NAMES[s]}: taken unchanged from the weight set `{sm['adopted_from']}` (`{s}.onnx` sha256 "
-                         f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
-                         "training and validation figures below are that set's records, read from its model card.")
+            commit = f" as of commit {sm['source_commit']}" if sm.get("source_commit") else ""
+            line = (f"- {NAMES[s]}: taken unchanged from the weight set `{sm['adopted_from']}`{commit} (`{s}.onnx` sha256 "
+                    f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
+                    "training and validation figures below are that set's records, read from its model card.")
+            if sm.get("provenance"):
+                line += f" That card said of it: {sm['provenance']}"
+            lines.append(line)
         elif sm["config"]["train"].get("init_weights"):
-            lines.append(f"- {NAMES[s]}: fine-tuned, starting from `{sm['config']['train']['init_weights']}` "
-                         "instead of a random initialisation.")
+            init = Path(sm["config"]["train"]["init_weights"])
+            digest = f" (sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]})" if init.is_file() else ""
+            lines.append(f"- {NAMES[s]}: fine-tuned, starting from `{init}`{digest} instead of a random initialisation.")
     return lines + [""] if lines else []
 
 
@@ -122,6 +133,7 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
     data = {"wider_images_used": int(m[1]), "wider_images_found": int(m[2]), "wider_images_missing": int(m[3]),
             "wider_faces_used": int(m[4]), "landmark_faces_used": int(m2[1]), "landmark_faces_missing": int(m2[2])}
     section = ""
+    provenance: dict[str, str] = {}
     for line in text.splitlines():
         if line.startswith("## "):
             section = line[3:]
@@ -131,6 +143,9 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
             m = re.match(r"- (P-Net|R-Net|O-Net): `(.*)` \(config `(.*)`\)$", line)
             if m and section.startswith("Commands"):
                 out[by_name[m[1]]].update(command=m[2], config_file=None if m[3] == "None" else m[3])
+            m = re.match(r"- (P-Net|R-Net|O-Net): ((?:taken unchanged|fine-tuned, starting) from .*)$", line)
+            if m and not section:  # the provenance lines above the first section
+                provenance[by_name[m[1]]] = m[2]
             continue
         sm = out.setdefault(stage, {"stage": stage, "data": data, "unreadable_images": []})
         if section.startswith("Samples"):
@@ -145,6 +160,8 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
             sm.setdefault("best", {}).update({f"val_{k}": _num(c) for k, c in zip(keys, cells[1:])})
     for name, block in re.findall(r"<details><summary>(P-Net|R-Net|O-Net)</summary>\s*```json\n(.*?)\n```", text, re.S):
         out[by_name[name]]["config"] = json.loads(block)
+    for stage, line in provenance.items():
+        out[stage]["provenance"] = line
     need = ("sample_counts", "epochs_run", "best", "config", "command")
     for stage, sm in out.items():
         missing = [k for k in need if k not in sm]

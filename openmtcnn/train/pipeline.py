@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,6 +98,21 @@ def export_weights(runs: str | Path, out_dir: str | Path, extra_eval: dict | Non
     return out
 
 
+def _git_commit(path: Path) -> str | None:
+    """The commit that last changed ``path``, if git tracks it and the file is as committed (else None): a folder
+    such as ``openmtcnn/weights/default`` changes later, the commit names the version that was adopted."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(path.parent), *args], capture_output=True, text=True)
+
+    try:
+        log = git("log", "-1", "--format=%h", "--", path.name)
+        if log.returncode or not log.stdout.strip() or git("diff", "--quiet", "HEAD", "--", path.name).returncode:
+            return None
+    except OSError:  # no git
+        return None
+    return log.stdout.strip()
+
+
 def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print) -> dict:
     """Take ``stage`` unchanged from an exported weight set (ONNX + manifest + MODEL_CARD.md) into ``RUNS/STAGE``.
 
@@ -115,6 +131,9 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     variant = json.loads(manifest.read_text())["variant"]
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     summary = read_model_card(card)[stage] | {"adopted_from": str(src), "onnx_sha256": digest}
+    commit = _git_commit(onnx_path)
+    if commit:
+        summary["source_commit"] = commit
     net = load_onnx_net(onnx_path, variant, stage)
     d = stage_dir(runs, stage)
     (d / "train").mkdir(parents=True, exist_ok=True)
