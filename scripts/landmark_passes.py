@@ -22,9 +22,8 @@ from tqdm import tqdm
 
 from openmtcnn import Detector
 from openmtcnn.detect.cascade import refine_landmarks
-from openmtcnn.evaluate.landmarks import MATCH_IOU, normalised_errors
+from openmtcnn.evaluate.landmarks import MATCH_IOU, best_match, normalised_errors
 from openmtcnn.imaging import load_image
-from openmtcnn.ops import boxes as B
 from openmtcnn.train.config import StageConfig, load_config
 from openmtcnn.train.samples import item_rng, work_items
 
@@ -53,9 +52,9 @@ def main() -> None:
         res = det.detect_rgb(img)
         if not len(res):
             continue
-        ov = B.box_iou(f.box[None], res.boxes)[0]
-        k = int(ov.argmax())
-        if ov[k] < MATCH_IOU:
+        best, iou = best_match(f.box[None], res.boxes)
+        k = int(best[0])
+        if iou[0] < MATCH_IOU:
             continue
         gt = f.points[None]
         err.setdefault("first look", []).append(normalised_errors(res.landmarks[k][None], gt).mean())

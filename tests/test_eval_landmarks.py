@@ -151,3 +151,13 @@ def test_cli_landmarks(tmp_path, monkeypatch, capsys):
     assert s["subsets"]["all"]["onet_gt"]["count"] == 3 and s["subsets"]["all"]["end_to_end"]["found"] == 3
     assert (tmp_path / "run" / "landmarks_ced.png").is_file()
     assert "O-Net on box NME" in capsys.readouterr().out
+
+
+def test_best_match_picks_the_most_overlapping_detection():
+    from openmtcnn.evaluate.landmarks import best_match
+
+    faces = np.array([[0, 0, 10, 10], [20, 20, 40, 40]], float)
+    dets = np.array([[21, 21, 41, 41], [1, 0, 11, 10], [100, 100, 110, 110]], float)
+    idx, iou = best_match(faces, dets)
+    assert idx.tolist() == [1, 0]
+    assert iou[0] == pytest.approx(90 / 110) and iou[1] == pytest.approx(361 / 439)

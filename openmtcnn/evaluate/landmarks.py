@@ -127,6 +127,17 @@ def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.nd
     return landmarks_from_offsets(sq, lmk)
 
 
+def best_match(face_boxes: np.ndarray, det_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each annotated face box, the detection overlapping it most: ``(index, IoU)``, each ``(N,)``.
+
+    The end-to-end protocol scores that detection's points when the IoU reaches ``MATCH_IOU``
+    (:func:`summarise`). Needs at least one detection.
+    """
+    ov = B.box_iou(np.asarray(face_boxes, dtype=np.float64).reshape(-1, 4), det_boxes)
+    best = ov.argmax(axis=1)
+    return best, ov[np.arange(len(best)), best]
+
+
 @dataclass
 class LandmarkRun:
     """Per face: O-Net-on-box points, end-to-end points (NaN where not found), and the faces' images that failed."""
@@ -172,9 +183,7 @@ def run_landmarks(
         if end_to_end:
             res = detector.detect_rgb(img)
             if len(res):
-                ov = B.box_iou(boxes, res.boxes)
-                best = ov.argmax(axis=1)
-                ious[idx] = ov[np.arange(len(idx)), best]
+                best, ious[idx] = best_match(boxes, res.boxes)
                 e2e[idx] = res.landmarks[best]
         bar.update(len(idx))
     bar.close()
