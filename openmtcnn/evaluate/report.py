@@ -25,6 +25,11 @@ def _pct(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v * 100:.{digits}f} %"
 
 
+def landmark_passes(s: dict[str, Any] | None) -> int:
+    """The extra landmark passes of a run's settings; runs made before the option existed had none."""
+    return (s or {}).get("landmark_refine") or 0
+
+
 def settings_text(s: dict[str, Any] | None) -> str:
     """A run's detection settings in one line (tables, model-card figures)."""
     if not s:
@@ -32,7 +37,7 @@ def settings_text(s: dict[str, Any] | None) -> str:
     thr = "/".join(f"{t:g}" for t in s.get("thresholds", []))
     text = f"min face {s.get('min_face_size', 0):g}, scale {s.get('scale_factor', 0):g}, thr {thr}"
     text += f", {s['pyramid']} pyramid" if s.get("pyramid") else ""
-    n = s.get("landmark_refine") or 0  # absent in runs made before the option existed: none
+    n = landmark_passes(s)
     return text + (f", {n} landmark pass{'es' if n > 1 else ''}" if n else "")
 
 
@@ -202,8 +207,7 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
             a = r["subsets"]["all"]
             e = a["end_to_end"]
             e2e = f"{_pct(e.get('nme'))} ({e.get('found', 0)} found, {_pct(e.get('found_share'), 1)})" if e.get("nme") is not None else "-"
-            passes = (r.get("settings") or {}).get("landmark_refine") or 0
-            md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} | {passes} |")
+            md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} | {landmark_passes(r.get('settings'))} |")
         md.append("")
     md += [f"Details, times, PR and CED plots: [{results_link}]({results_link}).", "", README_END]
     return "\n".join(md)
