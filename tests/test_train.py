@@ -17,7 +17,7 @@ from openmtcnn.ops import boxes as B  # noqa: E402
 from openmtcnn.train import samples as S  # noqa: E402
 from openmtcnn.train.annotations import AnnotationError, existing, read_landmark_list, read_wider_gt  # noqa: E402
 from openmtcnn.train.config import ConfigError, StageConfig, load_config  # noqa: E402
-from openmtcnn.train.trainer import KIND, augment, losses, to_tensor  # noqa: E402
+from openmtcnn.train.trainer import KIND, augment, evaluate, landmark_loss, losses, to_tensor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -164,6 +164,66 @@ def test_losses_use_only_labelled_samples_and_ohem():
     det_all, *_ = losses((logits2, box, lmk), np.array([0, 1, 3, 3]), labels, 1.0)
     det_half, *_ = losses((logits2, box, lmk), np.array([0, 1, 3, 3]), labels, 0.5)
     assert float(det_half) > float(det_all)
+
+
+def test_landmark_losses_values_and_wing_shape():
+    torch = pytest.importorskip("torch")
+    r = torch.tensor([[0.01, -0.02] + [0.0] * 8, [0.3, 0.0] + [0.0] * 8])
+    assert float(landmark_loss(r, "l2")) == pytest.approx((0.0001 + 0.0004 + 0.09) / 2, rel=1e-5)
+    assert float(landmark_loss(r, "l1")) == pytest.approx((0.03 + 0.3) / 2, rel=1e-5)
+    w, eps = 0.15, 0.03
+    x = torch.tensor([w - 1e-6, w + 1e-6, 0.01, 0.5])
+    per = [float(landmark_loss(v.reshape(1, 1), "wing", w, eps)) for v in x]
+    assert per[0] == pytest.approx(per[1], abs=1e-5)  # the two pieces meet at |x| = w
+    assert per[2] == pytest.approx(w * np.log1p(0.01 / eps), rel=1e-5)
+    assert per[3] - per[1] == pytest.approx(0.5 - w, rel=1e-4)  # linear above w, slope 1
+    small = torch.tensor([[0.01]], requires_grad=True)
+    landmark_loss(small, "wing", w, eps).backward()
+    assert float(small.grad) == pytest.approx(w / (eps + 0.01), rel=1e-5)  # 75x L2's 2x at 1 % of the crop
+    with pytest.raises(ValueError, match="landmark_loss"):
+        landmark_loss(r, "l3")
+
+
+def test_config_checks_landmark_loss(tmp_path):
+    from openmtcnn.train.config import validate
+
+    cfg = StageConfig(stage="onet")
+    cfg.samples.detections = {"thresholds": [0.5, 0.5, 0.7]}
+    cfg.train.landmark_loss = "huber"
+    with pytest.raises(ConfigError, match="landmark_loss"):
+        validate(cfg)
+    cfg.train.landmark_loss, cfg.train.wing_eps = "wing", 0.0
+    with pytest.raises(ConfigError, match="wing_eps"):
+        validate(cfg)
+
+
+def test_validation_landmark_nme_is_the_point_error_over_the_eye_distance():
+    torch = pytest.importorskip("torch")
+    pts = np.array([[0.3, 0.4, 0.7, 0.4, 0.5, 0.6, 0.35, 0.8, 0.65, 0.8]], np.float32)  # eyes 0.4 apart
+    shift = np.zeros(10, np.float32)
+    shift[0::2] = 0.04  # every point 0.04 to the right: NME 0.1
+
+    class Held:  # the held-out split: one landmark face and one negative
+        def all_batches(self, batch):
+            yield np.zeros((1, 48, 48, 3), np.uint8), np.array([KIND["landmark"]]), np.concatenate([np.zeros((1, 4), np.float32), pts], 1)
+            yield np.zeros((1, 48, 48, 3), np.uint8), np.array([KIND["neg"]]), np.zeros((1, 14), np.float32)
+
+    class Net:
+        def __call__(self, x):
+            return torch.tensor([[2.0, -2.0]]), torch.zeros(1, 4), torch.from_numpy(pts + shift)
+
+        def eval(self):
+            return self
+
+        def train(self):
+            return self
+
+    for kind in ("l2", "wing"):
+        cfg = StageConfig(stage="onet")
+        cfg.train.landmark_loss = kind
+        m = evaluate(Net(), Held(), cfg)
+        assert m["landmark_nme"] == pytest.approx(0.1, rel=1e-4)
+        assert m["landmark_loss"] == pytest.approx(float(landmark_loss(torch.from_numpy(shift[None]), kind)), rel=1e-4)
 
 
 def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):

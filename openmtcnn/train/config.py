@@ -14,6 +14,7 @@ from typing import Any
 
 SAMPLE_TYPES = ("neg", "pos", "part", "landmark")
 STAGE_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+LANDMARK_LOSSES = ("l2", "l1", "wing")
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,11 @@ class TrainConfig:
     mix: dict[str, float] = field(default_factory=lambda: {"neg": 3, "pos": 1, "part": 1, "landmark": 2})
     task_weights: dict[str, float] = field(default_factory=lambda: {"det": 1.0, "box": 0.5, "landmark": 0.5})
     ohem_keep: float = 0.7  # fraction of classification losses kept per mini-batch
+    # landmark loss per number: "l2" (the paper's squared error), "l1", or "wing" (Feng et al. 2018: w ln(1 + |x| / eps)
+    # below w, linear above; w and eps in units of the crop side, 0.15 and 0.03 = the paper's 10 and 2 px on 64 px)
+    landmark_loss: str = "l2"
+    wing_w: float = 0.15
+    wing_eps: float = 0.03
     lr: float = 0.001
     weight_decay: float = 0.0
     epochs: int = 10
@@ -150,6 +156,10 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
         raise ConfigError(f"{where}: train.task_weights keys must be det, box, landmark")
     if not 0 < cfg.train.ohem_keep <= 1:
         raise ConfigError(f"{where}: train.ohem_keep must be in (0, 1], got {cfg.train.ohem_keep}")
+    if cfg.train.landmark_loss not in LANDMARK_LOSSES:
+        raise ConfigError(f"{where}: train.landmark_loss must be one of {', '.join(LANDMARK_LOSSES)}, got {cfg.train.landmark_loss!r}")
+    if cfg.train.landmark_loss == "wing" and not (cfg.train.wing_w > 0 and cfg.train.wing_eps > 0):
+        raise ConfigError(f"{where}: train.wing_w and train.wing_eps must be > 0")
     if cfg.stage != "pnet" and cfg.samples.detections is None:
         raise ConfigError(f"{where}: {cfg.stage} needs samples.detections (candidates from the previous stages)")
     s = cfg.samples

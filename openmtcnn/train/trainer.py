@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
-from .config import SAMPLE_TYPES, StageConfig
+from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig
 from .samples import FLIP_POINTS, SampleStore
 
 KIND = {t: k for k, t in enumerate(SAMPLE_TYPES)}  # neg 0, pos 1, part 2, landmark 3
-METRICS = ("loss", "det_loss", "box_loss", "landmark_loss", "accuracy", "recall", "false_pos_rate")
+METRICS = ("loss", "det_loss", "box_loss", "landmark_loss", "landmark_nme", "accuracy", "recall", "false_pos_rate")
 
 
 def _lmk_flip_index() -> list[int]:
@@ -80,12 +80,34 @@ def normalise(x):
     return (x - PIXEL_MEAN) * PIXEL_SCALE
 
 
-def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float):
+def landmark_loss(residual, kind: str = "l2", wing_w: float = 0.15, wing_eps: float = 0.03):
+    """Landmark loss of ``(N, 10)`` residuals (crop-side units): summed over the 10 numbers, mean over faces.
+
+    "l2" is the paper's squared error. "l1" and "wing" (Feng et al. 2018) weigh small and middle errors more
+    than squares do, where L2's gradient vanishes; wing is ``w ln(1 + |x| / eps)`` below ``w``, linear above.
+    """
+    import torch
+
+    a = residual.abs()
+    if kind == "l2":
+        per = residual ** 2
+    elif kind == "l1":
+        per = a
+    elif kind == "wing":
+        c = wing_w - wing_w * float(np.log1p(wing_w / wing_eps))  # joins the two pieces at |x| = w
+        per = torch.where(a < wing_w, wing_w * torch.log1p(a / wing_eps), a - c)
+    else:
+        raise ValueError(f"train.landmark_loss: {kind!r} is not one of {', '.join(LANDMARK_LOSSES)}")
+    return per.sum(1).mean()
+
+
+def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, lmk_loss: str = "l2",
+           wing_w: float = 0.15, wing_eps: float = 0.03):
     """Per-task losses of one batch: (det, box, landmark) tensors and the face probabilities.
 
     det: cross-entropy on neg / pos, mean of the hardest ``ohem_keep`` fraction;
     box: squared error summed over the 4 offsets, mean over pos / part;
-    landmark: squared error summed over the 10 numbers, mean over landmark faces.
+    landmark: :func:`landmark_loss` (default squared error) over the 10 numbers, mean over landmark faces.
     """
     import torch
     import torch.nn.functional as F
@@ -104,7 +126,7 @@ def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float):
     bm = (kinds_t == KIND["pos"]) | (kinds_t == KIND["part"])
     box_l = ((box[bm] - lab[bm, :4]) ** 2).sum(1).mean() if bm.any() else zero
     lm = kinds_t == KIND["landmark"]
-    lmk_l = ((lmk[lm] - lab[lm, 4:]) ** 2).sum(1).mean() if lm.any() else zero
+    lmk_l = landmark_loss(lmk[lm] - lab[lm, 4:], lmk_loss, wing_w, wing_eps) if lm.any() else zero
     prob = torch.softmax(logits, 1)[:, 1]
     return det, box_l, lmk_l, prob
 
@@ -150,11 +172,16 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     """Per-task validation metrics over the whole held-out split (no mining, no augmentation)."""
     import torch
 
-    sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "n_lmk": 0, "tp": 0, "fp": 0, "n_pos": 0, "n_neg": 0, "correct": 0}
+    from ..evaluate.landmarks import normalised_errors
+
+    tc = cfg.train
+    sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "nme": 0.0, "n_lmk": 0, "tp": 0, "fp": 0,
+            "n_pos": 0, "n_neg": 0, "correct": 0}
     net.eval()
     with torch.no_grad():
         for im, kinds, lab in pools.all_batches(2048):
-            det, box_l, lmk_l, prob = losses(net(normalise(to_tensor(im))), kinds, lab, 1.0)
+            out = net(normalise(to_tensor(im)))
+            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc.landmark_loss, tc.wing_w, tc.wing_eps)
             n = len(kinds)
             if kinds[0] in (KIND["neg"], KIND["pos"]):
                 sums["det"] += float(det) * n
@@ -173,13 +200,16 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
                 sums["n_box"] += n
             if kinds[0] == KIND["landmark"]:
                 sums["lmk"] += float(lmk_l) * n
+                sums["nme"] += float(normalised_errors(out[2].reshape(n, 10).numpy(), lab[:, 4:]).mean(1).sum())
                 sums["n_lmk"] += n
     net.train()
-    tw = cfg.train.task_weights
+    tw = tc.task_weights
     m = {
         "det_loss": sums["det"] / max(1, sums["n_det"]),
         "box_loss": sums["box"] / max(1, sums["n_box"]),
         "landmark_loss": sums["lmk"] / max(1, sums["n_lmk"]),
+        # mean point error / inter-ocular distance on the held-out landmark crops: comparable across loss choices
+        "landmark_nme": sums["nme"] / max(1, sums["n_lmk"]),
         "accuracy": sums["correct"] / max(1, sums["n_det"]),
         "recall": sums["tp"] / max(1, sums["n_pos"]),
         "false_pos_rate": sums["fp"] / max(1, sums["n_neg"]),
@@ -204,7 +234,7 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ep = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
     for ax, key in zip(axes, ("det_loss", "box_loss", "landmark_loss")):
         ax.plot(ep, [r[f"train_{key}"] for r in rows], label="train")
         ax.plot(ep, [r[f"val_{key}"] for r in rows], label="val")
@@ -213,6 +243,10 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ax.set_yscale("log")  # the first epoch's losses would flatten the rest
         ax.legend()
     ax = axes[3]
+    ax.plot(ep, [r.get("val_landmark_nme", np.nan) for r in rows])  # rows from before the metric existed: gaps
+    ax.set_title("validation landmark NME")
+    ax.set_xlabel("epoch")
+    ax = axes[4]
     for key in ("accuracy", "recall", "false_pos_rate"):
         ax.plot(ep, [r[f"val_{key}"] for r in rows], label=key)
     ax.set_title("validation classification")
@@ -281,7 +315,8 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
         for step in bar:
             im, kinds, lab = train.sample(rng, plan)
             x, lab = augment(to_tensor(im), kinds, lab, rng, tc.flip, tc.color_jitter)
-            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep)
+            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep,
+                                          tc.landmark_loss, tc.wing_w, tc.wing_eps)
             tw = tc.task_weights
             loss = tw.get("det", 1) * det + tw.get("box", 0.5) * box_l + tw.get("landmark", 0.5) * lmk_l
             opt.zero_grad(set_to_none=True)
