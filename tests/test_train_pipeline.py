@@ -94,6 +94,7 @@ def test_train_all_end_to_end(tmp_path, capsys):
     trained = json.loads((runs / "rnet" / "summary.json").read_text())
     assert adopted["sample_counts"] == trained["sample_counts"] and adopted["config"] == trained["config"]
     assert adopted["best"]["epoch"] == trained["best"]["epoch"] and adopted["command"] == trained["command"]
+    assert adopted["best"]["val_landmark_nme"] == pytest.approx(trained["best"]["val_landmark_nme"], abs=1e-4)
     onet_cfg = yaml.safe_load((configs / "onet.yaml").read_text())
     onet_cfg["train"].update(epochs=1, init_weights=str(out / "onet.onnx"))
     (configs / "onet-ft.yaml").write_text(yaml.safe_dump(onet_cfg))

@@ -81,18 +81,23 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         rows.append([NAMES[s], sm["epochs_run"], sm["best"]["epoch"], tc["batch_size"],
                      ":".join(f"{tc['mix'].get(t, 0):g}" for t in SAMPLE_TYPES), tc["ohem_keep"],
                      "/".join(f"{tc['task_weights'].get(k, 0):g}" for k in ("det", "box", "landmark")),
-                     f"{sm['train_seconds'] / 60:.1f}"])
-    lines += _table(["stage", "epochs", "best epoch", "batch", "mix neg:pos:part:lmk", "OHEM keep", "weights det/box/lmk", "time (min)"], rows)
+                     tc.get("landmark_loss", "l2"), f"{sm['train_seconds'] / 60:.1f}"])
+    lines += _table(["stage", "epochs", "best epoch", "batch", "mix neg:pos:part:lmk", "OHEM keep", "weights det/box/lmk",
+                     "landmark loss", "time (min)"], rows)
     lines += ["", "## Validation metrics of the kept (best) epoch", "",
               "Held-out crops of each stage's own sample set: accuracy / recall / false-positive rate at p > 0.5 "
-              "on positives and negatives; box and landmark losses are mean squared errors summed over the "
-              "offsets (box: 4, landmarks: 10; in units of the crop size).", ""]
+              "on positives and negatives; the box loss is the squared error summed over the 4 offsets, the landmark "
+              "loss the stage's landmark loss (l2: squared error) summed over the 10 offsets, both in units of the "
+              "crop size; landmark NME is the mean point error over the inter-ocular distance (- where the run "
+              "predates the metric).", ""]
     rows = []
     for s, sm in summaries.items():
         b = sm["best"]
+        nme = b.get("val_landmark_nme")
         rows.append([NAMES[s], f"{b['val_accuracy']:.4f}", f"{b['val_recall']:.4f}", f"{b['val_false_pos_rate']:.4f}",
-                     f"{b['val_det_loss']:.4f}", f"{b['val_box_loss']:.4f}", f"{b['val_landmark_loss']:.4f}"])
-    lines += _table(["stage", "accuracy", "recall", "false pos. rate", "det loss", "box loss", "landmark loss"], rows)
+                     f"{b['val_det_loss']:.4f}", f"{b['val_box_loss']:.4f}", f"{b['val_landmark_loss']:.4f}",
+                     "-" if nme is None else f"{nme:.4f}"])
+    lines += _table(["stage", "accuracy", "recall", "false pos. rate", "det loss", "box loss", "landmark loss", "landmark NME"], rows)
     lines += ["", "## Benchmark figures", ""]
     if evaluation:
         for title, fig in evaluation.items():
@@ -156,8 +161,8 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
             sm["epochs_run"], best_epoch, sm["train_seconds"] = int(cells[1]), int(cells[2]), _num(cells[-1]) * 60
             sm.setdefault("best", {})["epoch"] = best_epoch
         elif section.startswith("Validation"):
-            keys = ("accuracy", "recall", "false_pos_rate", "det_loss", "box_loss", "landmark_loss")
-            sm.setdefault("best", {}).update({f"val_{k}": _num(c) for k, c in zip(keys, cells[1:])})
+            keys = ("accuracy", "recall", "false_pos_rate", "det_loss", "box_loss", "landmark_loss", "landmark_nme")
+            sm.setdefault("best", {}).update({f"val_{k}": _num(c) for k, c in zip(keys, cells[1:]) if c != "-"})
     for name, block in re.findall(r"<details><summary>(P-Net|R-Net|O-Net)</summary>\s*```json\n(.*?)\n```", text, re.S):
         out[by_name[name]]["config"] = json.loads(block)
     for stage, line in provenance.items():
