@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
-from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig
+from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .samples import FLIP_POINTS, SampleStore
 
 KIND = {t: k for k, t in enumerate(SAMPLE_TYPES)}  # neg 0, pos 1, part 2, landmark 3
@@ -80,7 +80,7 @@ def normalise(x):
     return (x - PIXEL_MEAN) * PIXEL_SCALE
 
 
-def landmark_loss(residual, kind: str = "l2", wing_w: float = 0.15, wing_eps: float = 0.03):
+def landmark_loss(residual, kind: str = "l2", wing_w: float = TrainConfig.wing_w, wing_eps: float = TrainConfig.wing_eps):
     """Landmark loss of ``(N, 10)`` residuals (crop-side units): summed over the 10 numbers, mean over faces.
 
     "l2" is the paper's squared error. "l1" and "wing" (Feng et al. 2018) weigh small and middle errors more
@@ -101,13 +101,13 @@ def landmark_loss(residual, kind: str = "l2", wing_w: float = 0.15, wing_eps: fl
     return per.sum(1).mean()
 
 
-def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, lmk_loss: str = "l2",
-           wing_w: float = 0.15, wing_eps: float = 0.03):
+def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, tc: TrainConfig | None = None):
     """Per-task losses of one batch: (det, box, landmark) tensors and the face probabilities.
 
     det: cross-entropy on neg / pos, mean of the hardest ``ohem_keep`` fraction;
     box: squared error summed over the 4 offsets, mean over pos / part;
-    landmark: :func:`landmark_loss` (default squared error) over the 10 numbers, mean over landmark faces.
+    landmark: :func:`landmark_loss` (``tc.landmark_loss``; default squared error) over the 10 numbers, mean
+    over landmark faces.
     """
     import torch
     import torch.nn.functional as F
@@ -126,7 +126,8 @@ def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, lmk
     bm = (kinds_t == KIND["pos"]) | (kinds_t == KIND["part"])
     box_l = ((box[bm] - lab[bm, :4]) ** 2).sum(1).mean() if bm.any() else zero
     lm = kinds_t == KIND["landmark"]
-    lmk_l = landmark_loss(lmk[lm] - lab[lm, 4:], lmk_loss, wing_w, wing_eps) if lm.any() else zero
+    tc = tc or TrainConfig()
+    lmk_l = landmark_loss(lmk[lm] - lab[lm, 4:], tc.landmark_loss, tc.wing_w, tc.wing_eps) if lm.any() else zero
     prob = torch.softmax(logits, 1)[:, 1]
     return det, box_l, lmk_l, prob
 
@@ -181,7 +182,7 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     with torch.no_grad():
         for im, kinds, lab in pools.all_batches(2048):
             out = net(normalise(to_tensor(im)))
-            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc.landmark_loss, tc.wing_w, tc.wing_eps)
+            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc)
             n = len(kinds)
             if kinds[0] in (KIND["neg"], KIND["pos"]):
                 sums["det"] += float(det) * n
@@ -315,8 +316,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
         for step in bar:
             im, kinds, lab = train.sample(rng, plan)
             x, lab = augment(to_tensor(im), kinds, lab, rng, tc.flip, tc.color_jitter)
-            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep,
-                                          tc.landmark_loss, tc.wing_w, tc.wing_eps)
+            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep, tc)
             tw = tc.task_weights
             loss = tw.get("det", 1) * det + tw.get("box", 0.5) * box_l + tw.get("landmark", 0.5) * lmk_l
             opt.zero_grad(set_to_none=True)
