@@ -132,6 +132,12 @@ def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, tc:
     return det, box_l, lmk_l, prob
 
 
+def weighted_loss(task_weights: dict[str, float], det, box, landmark):
+    """The multi-task total: training's objective and the validation score that picks the best epoch."""
+    tw = task_weights
+    return tw.get("det", 1) * det + tw.get("box", 0.5) * box + tw.get("landmark", 0.5) * landmark
+
+
 class Pools:
     """In-memory samples of one split, by type, with the batch composition of the mix."""
 
@@ -204,7 +210,6 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
                 sums["nme"] += float(normalised_errors(out[2].reshape(n, 10).numpy(), lab[:, 4:]).mean(1).sum())
                 sums["n_lmk"] += n
     net.train()
-    tw = tc.task_weights
     m = {
         "det_loss": sums["det"] / max(1, sums["n_det"]),
         "box_loss": sums["box"] / max(1, sums["n_box"]),
@@ -215,7 +220,7 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
         "recall": sums["tp"] / max(1, sums["n_pos"]),
         "false_pos_rate": sums["fp"] / max(1, sums["n_neg"]),
     }
-    m["loss"] = tw.get("det", 1) * m["det_loss"] + tw.get("box", 0.5) * m["box_loss"] + tw.get("landmark", 0.5) * m["landmark_loss"]
+    m["loss"] = weighted_loss(tc.task_weights, m["det_loss"], m["box_loss"], m["landmark_loss"])
     return m
 
 
@@ -317,8 +322,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
             im, kinds, lab = train.sample(rng, plan)
             x, lab = augment(to_tensor(im), kinds, lab, rng, tc.flip, tc.color_jitter)
             det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep, tc)
-            tw = tc.task_weights
-            loss = tw.get("det", 1) * det + tw.get("box", 0.5) * box_l + tw.get("landmark", 0.5) * lmk_l
+            loss = weighted_loss(tc.task_weights, det, box_l, lmk_l)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
