@@ -61,6 +61,39 @@ def test_repo_configs_load():
     assert load_config(REPO / "configs/onet.yaml").train.task_weights == {"det": 1.0, "box": 0.5, "landmark": 1.0}
 
 
+def test_every_repo_config_loads():
+    for path in sorted((REPO / "configs").rglob("*.yaml")):
+        assert load_config(path).stage in ("pnet", "rnet", "onet"), path
+
+
+def test_config_extends_merges_sections_and_replaces_values(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/b.yaml").write_text(
+        "stage: onet\nseed: 3\nsamples: {min_face: 20, detections: {min_face_size: 16, thresholds: [0.6, 0.7, 0.7]}}\n"
+        "train: {lr: 0.01, epochs: 5, mix: {neg: 3, pos: 1, part: 1, landmark: 2}}\n")
+    (tmp_path / "c.yaml").write_text(
+        "extends: base/b.yaml\nsamples: {detections: {min_face_size: 12}}\ntrain: {epochs: 9, mix: {neg: 1, pos: 1}}\n")
+    cfg = load_config(tmp_path / "c.yaml", "onet")
+    assert (cfg.seed, cfg.samples.min_face, cfg.train.lr, cfg.train.epochs) == (3, 20, 0.01, 9)
+    assert (cfg.samples.detections.min_face_size, cfg.samples.detections.thresholds) == (12, [0.6, 0.7, 0.7])
+    assert cfg.train.mix == {"neg": 1, "pos": 1}  # a mapping value replaces the base's whole
+    (tmp_path / "d.yaml").write_text("extends: c.yaml\ntrain: {lr: 0.1}\n")  # chains resolve in order
+    assert (load_config(tmp_path / "d.yaml").train.lr, load_config(tmp_path / "d.yaml").train.epochs) == (0.1, 9)
+
+
+def test_config_extends_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nstage: pnet\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing.yaml\nstage: pnet\n")
+    with pytest.raises(ConfigError, match=r"missing.yaml: no such config file \(extended by"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "e.yaml").write_text("extends: c.yaml\ntrain: {batchsize: 3}\n")
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "e.yaml")
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("stage: pnet\ntrain: {batchsize: 3}\n")

@@ -3,6 +3,12 @@
 Every number that shapes the samples or the training lives in the config
 file; the dataclass defaults only fill keys a file leaves out. Unknown keys
 are errors, so a typo cannot silently fall back to a default.
+
+An experiment config can start with ``extends: other.yaml`` (a path relative
+to the file) and hold only what it changes: its sections (``data``,
+``samples``, ``samples.detections``, ``train``) are merged key by key over the
+base file's; any other value, mappings such as ``train.mix`` included, replaces
+the base value whole. Runs record the resolved config, never the file text.
 """
 
 from __future__ import annotations
@@ -168,18 +174,48 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
     return cfg
 
 
-def load_config(path: str | Path, stage: str | None = None) -> StageConfig:
-    """Read a stage config file; ``stage`` (if given) must match the file's ``stage``."""
+_SECTIONS = ("data", "samples", "train", "detections")
+
+
+def merge_sections(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: config sections merge key by key, every other value replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        if k in _SECTIONS and isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge_sections(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's mapping with its ``extends`` chain resolved (cycles are errors)."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        via = f" (extended by {chain[-1]})" if chain else ""
+        raise ConfigError(f"{path}: no such config file{via}")
+    if path.resolve() in {p.resolve() for p in chain}:
+        raise ConfigError(f"{path}: extends itself through {' -> '.join(map(str, chain))}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    if not isinstance(raw, dict) or "stage" not in raw:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends must be a file path, got {base!r}")
+    return merge_sections(_read_raw(path.parent / base, chain + (path,)), raw)
+
+
+def load_config(path: str | Path, stage: str | None = None) -> StageConfig:
+    """Read a stage config file (resolving ``extends``); ``stage`` (if given) must match its ``stage``."""
+    path = Path(path)
+    raw = _read_raw(path)
+    if "stage" not in raw:
         raise ConfigError(f"{path}: expected a mapping with a 'stage' key")
     cfg = validate(_build(StageConfig, raw, str(path)), str(path))
     if stage is not None and cfg.stage != stage:
