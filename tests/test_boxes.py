@@ -80,6 +80,24 @@ def test_calibrate_inverts_regression_targets(bx, data):
     np.testing.assert_allclose(B.calibrate(bx, off), tgt, atol=1e-6)
 
 
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(1), st.data())
+def test_offsets_iou_is_iou_with_the_target(bx, data):
+    tgt = data.draw(box_arrays(len(bx), len(bx)))
+    off = B.regression_targets(bx, tgt)
+    want = np.diag(B.box_iou(bx, tgt))
+    np.testing.assert_allclose(B.offsets_iou(off), want, atol=1e-6)
+    sq = B.square(bx)  # the target's square is the pixel square only from a square box (crops are square)
+    want_sq = np.array([B.box_iou(sq[i : i + 1], B.square(tgt[i : i + 1]))[0, 0] for i in range(len(bx))])
+    np.testing.assert_allclose(B.offsets_iou(B.regression_targets(sq, tgt), to_square=True), want_sq, atol=1e-6)
+
+
+def test_offsets_iou_hand_case():
+    # shifted by half its width: overlap 0.5, union 1.5; a 1 x 2 target's square is 2 x 2 (IoU 1/4 with the unit box)
+    np.testing.assert_allclose(B.offsets_iou(np.array([[0.5, 0, 0.5, 0], [0, 0, 0, 1]])), [1 / 3, 0.5])
+    np.testing.assert_allclose(B.offsets_iou(np.array([[0, 0, 0, 1]]), to_square=True), [0.25])
+
+
 def test_calibrate_hand_case():
     got = B.calibrate(np.array([[10, 20, 30, 60]], float), np.array([[0.1, -0.25, 0.0, 0.5]]))
     np.testing.assert_allclose(got, [[12, 10, 30, 80]])

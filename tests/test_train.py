@@ -199,6 +199,34 @@ def test_losses_use_only_labelled_samples_and_ohem():
     assert float(det_half) > float(det_all)
 
 
+def test_soft_part_targets_and_loss():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from openmtcnn.train.trainer import face_targets
+
+    kinds = np.array([KIND["neg"], KIND["pos"], KIND["part"], KIND["part"], KIND["landmark"]])
+    labels = np.zeros((5, 14), np.float32)
+    labels[2, :4] = [0.5, 0, 0.5, 0]  # IoU 1/3 with its face: target (1/3 - 0.3) / 0.35
+    labels[3, :4] = [0.1, 0, 0.1, 0]  # IoU 0.818: above pos_iou, target 1
+    hard = face_targets(kinds, labels)
+    assert hard[:2].tolist() == [0, 1] and np.isnan(hard[2:]).all()
+    soft = face_targets(kinds, labels, (0.3, 0.65, False))
+    np.testing.assert_allclose(soft[:4], [0, 1, (1 / 3 - 0.3) / 0.35, 1], rtol=1e-5)
+    assert np.isnan(soft[4])
+    logits = torch.tensor([[1.0, -1.0], [-0.5, 2.0], [0.3, 0.1], [0.0, 0.0], [9.0, -9.0]])
+    out = (logits, torch.zeros(5, 4), torch.zeros(5, 10))
+    det_hard, *_ = losses(out, kinds, labels, 1.0)  # hard labels: plain cross-entropy over neg / pos
+    want = F.cross_entropy(logits[:2], torch.tensor([0, 1]))
+    assert abs(float(det_hard) - float(want)) < 1e-6
+    # soft labels: a part face whose probability equals its target adds nothing (divergence, not cross-entropy)
+    t = float(soft[2])
+    logits[2] = torch.tensor([0.0, float(np.log(t / (1 - t)))])
+    logits[3] = torch.tensor([-20.0, 20.0])
+    det_soft, *_ = losses((logits, out[1], out[2]), kinds, labels, 1.0, soft=(0.3, 0.65, False))
+    assert abs(float(det_soft) - float(want) * 2 / 4) < 1e-5
+
+
 def test_landmark_losses_values_and_wing_shape():
     torch = pytest.importorskip("torch")
     r = torch.tensor([[0.01, -0.02] + [0.0] * 8, [0.3, 0.0] + [0.0] * 8])

@@ -146,6 +146,20 @@ def regression_targets(boxes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (t[:, :4] - b[:, :4]) / np.concatenate([w, h, w, h], axis=1)
 
 
+def offsets_iou(offsets: np.ndarray, to_square: bool = False) -> np.ndarray:
+    """IoU of each box with the box its regression offsets point to (or with that box's square) -> ``(N,)``.
+
+    Scale-free: a unit box and ``calibrate``'s result on it, so only the offsets are needed. With
+    ``to_square`` the result is the pixel IoU only for square boxes (as training crops are).
+    """
+    o = np.asarray(offsets, dtype=np.float64).reshape(-1, 4)
+    target = np.column_stack([o[:, 0], o[:, 1], 1 + o[:, 2], 1 + o[:, 3]])
+    if to_square:
+        target = square(target)
+    unit = np.array([[0.0, 0.0, 1.0, 1.0]])
+    return box_iou(target, unit)[:, 0]
+
+
 def square(boxes: np.ndarray) -> np.ndarray:
     """Grow each box to a square of side ``max(w, h)`` around the same centre."""
     b = np.asarray(boxes, dtype=np.float64)[:, :4].copy()

@@ -99,6 +99,10 @@ class TrainConfig:
     landmark_loss: str = "l2"
     wing_w: float = 0.15
     wing_eps: float = 0.03
+    # part faces (IoU part_iou..pos_iou) also feed the face/non-face loss, with a soft target that ramps from 0 at
+    # samples.neg_iou to 1 at samples.pos_iou (IoU with the face's square under samples.label_square). The paper
+    # leaves them out of it; then nothing teaches a stage to pass a roughly placed face box on to be calibrated.
+    part_soft_label: bool = False
     lr: float = 0.001
     weight_decay: float = 0.0
     epochs: int = 10

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ops.boxes import offsets_iou
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .samples import FLIP_POINTS, SampleStore
@@ -101,10 +102,42 @@ def landmark_loss(residual, kind: str = "l2", wing_w: float = TrainConfig.wing_w
     return per.sum(1).mean()
 
 
-def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, tc: TrainConfig | None = None):
+def face_targets(kinds: np.ndarray, labels: np.ndarray, soft: tuple[float, float, bool] | None = None) -> np.ndarray:
+    """Face/non-face target per sample: 0 neg, 1 pos, NaN (no such loss) part and landmark.
+
+    ``soft = (neg_iou, pos_iou, square)`` gives part faces a target ramping linearly from 0 at IoU ``neg_iou``
+    to 1 at ``pos_iou``, the IoU read from their box labels (:func:`openmtcnn.ops.boxes.offsets_iou`).
+    """
+    t = np.full(len(kinds), np.nan, np.float32)
+    t[kinds == KIND["neg"]] = 0
+    t[kinds == KIND["pos"]] = 1
+    part = kinds == KIND["part"]
+    if soft is not None and part.any():
+        lo, hi, sq = soft
+        iou = offsets_iou(labels[part, :4], sq)
+        t[part] = np.clip((iou - lo) / (hi - lo), 0, 1)
+    return t
+
+
+def soft_range(cfg: StageConfig) -> tuple[float, float, bool] | None:
+    """The ``soft`` argument of :func:`face_targets` for a stage config (None: the paper's hard labels)."""
+    s = cfg.samples
+    return (s.neg_iou, s.pos_iou, bool(s.label_square)) if cfg.train.part_soft_label else None
+
+
+def losses(
+    net_out,
+    kinds: np.ndarray,
+    labels: np.ndarray,
+    ohem_keep: float,
+    tc: TrainConfig | None = None,
+    soft: tuple[float, float, bool] | None = None,
+):
     """Per-task losses of one batch: (det, box, landmark) tensors and the face probabilities.
 
-    det: cross-entropy on neg / pos, mean of the hardest ``ohem_keep`` fraction;
+    det: cross-entropy on neg / pos (and, with ``soft``, part faces: see :func:`face_targets`), as the
+    divergence from the target so that a soft target's own entropy does not count as hardness; mean of the
+    hardest ``ohem_keep`` fraction;
     box: squared error summed over the 4 offsets, mean over pos / part;
     landmark: :func:`landmark_loss` (``tc.landmark_loss``; default squared error) over the 10 numbers, mean
     over landmark faces.
@@ -116,9 +149,13 @@ def losses(net_out, kinds: np.ndarray, labels: np.ndarray, ohem_keep: float, tc:
     kinds_t = torch.from_numpy(kinds)
     lab = torch.from_numpy(labels)
     zero = logits.sum() * 0
-    cls = (kinds_t == KIND["neg"]) | (kinds_t == KIND["pos"])
+    target = face_targets(kinds, labels, soft)
+    cls = torch.from_numpy(~np.isnan(target))
     if cls.any():
-        ce = F.cross_entropy(logits[cls], (kinds_t[cls] == KIND["pos"]).long(), reduction="none")
+        t = torch.from_numpy(target[cls.numpy()])
+        logp = F.log_softmax(logits[cls], 1)
+        # KL(target || p): the cross-entropy minus the target's entropy (0 for hard labels)
+        ce = torch.special.xlogy(t, t) + torch.special.xlogy(1 - t, 1 - t) - t * logp[:, 1] - (1 - t) * logp[:, 0]
         k = max(1, int(round(ohem_keep * len(ce))))
         det = ce.topk(k).values.mean() if k < len(ce) else ce.mean()
     else:
@@ -182,13 +219,14 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     from ..evaluate.landmarks import normalised_errors
 
     tc = cfg.train
+    soft = soft_range(cfg)
     sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "nme": 0.0, "n_lmk": 0, "tp": 0, "fp": 0,
             "n_pos": 0, "n_neg": 0, "correct": 0}
     net.eval()
     with torch.no_grad():
         for im, kinds, lab in pools.all_batches(2048):
             out = net(normalise(to_tensor(im)))
-            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc)
+            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc, soft)
             n = len(kinds)
             if kinds[0] in (KIND["neg"], KIND["pos"]):
                 sums["det"] += float(det) * n
@@ -276,6 +314,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tc = cfg.train
+    soft = soft_range(cfg)
     torch.set_num_threads(tc.threads)
     torch.manual_seed(cfg.seed)
     store = SampleStore(samples_dir)
@@ -321,7 +360,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
         for step in bar:
             im, kinds, lab = train.sample(rng, plan)
             x, lab = augment(to_tensor(im), kinds, lab, rng, tc.flip, tc.color_jitter)
-            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep, tc)
+            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep, tc, soft)
             loss = weighted_loss(tc.task_weights, det, box_l, lmk_l)
             opt.zero_grad(set_to_none=True)
             loss.backward()
