@@ -81,9 +81,10 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         rows.append([NAMES[s], sm["epochs_run"], sm["best"]["epoch"], tc["batch_size"],
                      ":".join(f"{tc['mix'].get(t, 0):g}" for t in SAMPLE_TYPES), tc["ohem_keep"],
                      "/".join(f"{tc['task_weights'].get(k, 0):g}" for k in ("det", "box", "landmark")),
-                     tc.get("landmark_loss", "l2"), f"{sm['train_seconds'] / 60:.1f}"])
+                     tc.get("landmark_loss", "l2"), "soft (by IoU)" if tc.get("part_soft_label") else "no",
+                     f"{sm['train_seconds'] / 60:.1f}"])
     lines += _table(["stage", "epochs", "best epoch", "batch", "mix neg:pos:part:lmk", "OHEM keep", "weights det/box/lmk",
-                     "landmark loss", "time (min)"], rows)
+                     "landmark loss", "part faces in face loss", "time (min)"], rows)
     lines += ["", "## Validation metrics of the kept (best) epoch", "",
               "Held-out crops of each stage's own sample set: accuracy / recall / false-positive rate at p > 0.5 "
               "on positives and negatives; the box loss is the squared error summed over the 4 offsets, the landmark "
