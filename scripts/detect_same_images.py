@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openmtcnn.config import DetectConfig
+from openmtcnn.config import WIDER_EVAL
 from openmtcnn.detect import cascade as C
 from openmtcnn.detect.backends import OnnxBackend
 from openmtcnn.evaluate.formats import detections_xywhs
@@ -46,10 +46,9 @@ def _work(args: tuple[list[str], str, str, str, tuple[str, ...]]) -> int:
     backend = OnnxBackend(weights, 1)
     if flip:
         backend = FlipAveraged(backend, set(flip))
-    cfg = DetectConfig(min_face_size=10, scale_factor=0.79, thresholds=(0.5, 0.5, 0.3), landmark_refine=0)
     for f in files:
         event, name = f.split("/")[0], Path(f).stem
-        boxes, scores, _ = C.detect_batch([load_image(Path(images) / event / f"{name}.jpg")], backend, cfg)[0]
+        boxes, scores, _ = C.detect_batch([load_image(Path(images) / event / f"{name}.jpg")], backend, WIDER_EVAL)[0]
         write_prediction(out, event, name, detections_xywhs(boxes, scores))
     return len(files)
 
@@ -71,7 +70,8 @@ def main() -> None:
     shards = [(files[k :: a.jobs], a.images, a.weights, a.out, flip) for k in range(a.jobs)]
     with ProcessPoolExecutor(a.jobs) as pool:
         done = sum(pool.map(_work, shards))
-    print(f"{done} images -> {a.out} (settings: min face 10, scale 0.79, thresholds 0.5 / 0.5 / 0.3)")
+    print(f"{done} images -> {a.out} (settings: min face {WIDER_EVAL.min_face_size:g}, scale {WIDER_EVAL.scale_factor}, "
+          f"thresholds {' / '.join(map(str, WIDER_EVAL.thresholds))})")
 
 
 if __name__ == "__main__":

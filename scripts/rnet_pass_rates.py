@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from openmtcnn.config import DetectConfig
+from openmtcnn.config import WIDER_EVAL
 from openmtcnn.detect import cascade as C
 from openmtcnn.detect.backends import OnnxBackend
+from openmtcnn.evaluate.formats import xywh_to_xyxy
 from openmtcnn.evaluate.widerface import SETTINGS, WiderGroundTruth
 from openmtcnn.imaging import load_image
 from openmtcnn.ops import boxes as B
@@ -31,16 +32,13 @@ BINS = ((0.3, 0.4), (0.4, 0.5), (0.5, 0.65), (0.65, 1.01))
 def candidates(images: Path, gt: WiderGroundTruth, pnet_weights: str, every: int, setting: str):
     """24 px net inputs of the P-Net candidates near a face of ``setting``, and their best IoU with one."""
     backend = OnnxBackend(pnet_weights, 1)
-    cfg = DetectConfig(min_face_size=10, scale_factor=0.79, thresholds=(0.5, 0.5, 0.3))
     crops, ious = [], []
     for k, (i, j, ev, name) in enumerate(gt.items()):
         if k % every:
             continue
         rgb = load_image(images / ev / f"{name}.jpg")
-        p = C.stage_pnet(rgb, backend, cfg)
-        faces = np.asarray(gt.boxes[i][j], float).reshape(-1, 4).copy()
-        faces[:, 2:] += faces[:, :2]
-        faces = faces[np.asarray(gt.keep[setting][i][j], int)]
+        p = C.stage_pnet(rgb, backend, WIDER_EVAL)
+        faces = xywh_to_xyxy(gt.boxes[i][j])[np.asarray(gt.keep[setting][i][j], int)]
         if len(p) == 0 or len(faces) == 0:
             continue
         iou = B.box_iou(faces, p[:, :4]).max(0)

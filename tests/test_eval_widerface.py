@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from openmtcnn.evaluate import widerface as W
-from openmtcnn.evaluate.formats import FormatError
+from openmtcnn.evaluate.formats import FormatError, xywh_to_xyxy, xyxy_to_xywh
 
 SETTINGS = W.SETTINGS
 
@@ -292,3 +292,9 @@ def test_cli_detection_pass_then_scoring(tmp_path, monkeypatch, capsys):
     assert main(args) == 0  # resumed: nothing left to detect, same AP
     s2 = json.loads((tmp_path / "run" / "widerface.json").read_text())
     assert s2["detection"]["skipped_already_done"] == 2 and s2["ap"] == s["ap"]
+
+
+def test_xywh_and_xyxy_are_inverse():
+    xywh = np.array([[10.0, 20.0, 30.0, 40.0], [0.5, 1.5, 2.0, 3.0]])
+    np.testing.assert_array_equal(xywh_to_xyxy(xywh), [[10, 20, 40, 60], [0.5, 1.5, 2.5, 4.5]])
+    np.testing.assert_allclose(xyxy_to_xywh(xywh_to_xyxy(xywh)), xywh)

@@ -31,6 +31,12 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
 
 
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """``x y w h`` as the benchmarks' files hold them -> ``x1 y1 x2 y2`` (our convention): the inverse of :func:`xyxy_to_xywh`."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.column_stack([b[:, :2], b[:, :2] + b[:, 2:]])
+
+
 def detections_xywhs(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Detector output (``x1 y1 x2 y2`` boxes and scores) -> ``(N, 5)`` rows ``x y w h score``."""
     return np.column_stack([xyxy_to_xywh(boxes), np.asarray(scores, dtype=np.float64).reshape(-1)])

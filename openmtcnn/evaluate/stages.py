@@ -21,6 +21,7 @@ from ..detect import cascade as C
 from ..detect.backends import Backend
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
+from .formats import xywh_to_xyxy
 from .widerface import SETTINGS, WiderGroundTruth
 
 STAGES = ("pnet", "rnet", "onet")
@@ -39,9 +40,7 @@ def faces_hit(gt_xywh: np.ndarray, boxes: np.ndarray, iou: float) -> np.ndarray:
     gt = np.asarray(gt_xywh, dtype=np.float64).reshape(-1, 4)
     if len(gt) == 0 or len(boxes) == 0:
         return np.zeros(len(gt), bool)
-    g = gt.copy()
-    g[:, 2:] += g[:, :2]
-    return (B.box_iou(g, np.asarray(boxes, dtype=np.float64).reshape(-1, 4)) >= iou).any(axis=1)
+    return (B.box_iou(xywh_to_xyxy(gt), np.asarray(boxes, dtype=np.float64).reshape(-1, 4)) >= iou).any(axis=1)
 
 
 def stage_recall(

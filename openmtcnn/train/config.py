@@ -138,6 +138,10 @@ class StageConfig:
         return dataclasses.asdict(self)
 
 
+# the nested sections of a config file and their types: built field by field, merged key by key under ``extends``
+_SECTIONS = {"data": DataConfig, "samples": SampleConfig, "train": TrainConfig, "detections": DetectionSamples}
+
+
 def _build(cls, values: Any, where: str):
     if values is None:
         return cls()
@@ -149,8 +153,7 @@ def _build(cls, values: Any, where: str):
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
     kwargs = {}
     for k, v in values.items():
-        sub = {"data": DataConfig, "samples": SampleConfig, "train": TrainConfig, "detections": DetectionSamples}
-        kwargs[k] = _build(sub[k], v, f"{where}.{k}") if k in sub and v is not None else v
+        kwargs[k] = _build(_SECTIONS[k], v, f"{where}.{k}") if k in _SECTIONS and v is not None else v
     return cls(**kwargs)
 
 
@@ -176,9 +179,6 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
     if not s.neg_iou <= s.part_iou <= s.pos_iou:
         raise ConfigError(f"{where}: need neg_iou <= part_iou <= pos_iou")
     return cfg
-
-
-_SECTIONS = ("data", "samples", "train", "detections")
 
 
 def merge_sections(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -150,9 +150,10 @@ def losses(
     lab = torch.from_numpy(labels)
     zero = logits.sum() * 0
     target = face_targets(kinds, labels, soft)
-    cls = torch.from_numpy(~np.isnan(target))
-    if cls.any():
-        t = torch.from_numpy(target[cls.numpy()])
+    labelled = ~np.isnan(target)
+    cls = torch.from_numpy(labelled)
+    if labelled.any():
+        t = torch.from_numpy(target[labelled])
         logp = F.log_softmax(logits[cls], 1)
         # KL(target || p): the cross-entropy minus the target's entropy (0 for hard labels)
         ce = torch.special.xlogy(t, t) + torch.special.xlogy(1 - t, 1 - t) - t * logp[:, 1] - (1 - t) * logp[:, 0]
@@ -219,14 +220,13 @@ def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     from ..evaluate.landmarks import normalised_errors
 
     tc = cfg.train
-    soft = soft_range(cfg)
     sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "nme": 0.0, "n_lmk": 0, "tp": 0, "fp": 0,
             "n_pos": 0, "n_neg": 0, "correct": 0}
     net.eval()
     with torch.no_grad():
         for im, kinds, lab in pools.all_batches(2048):
             out = net(normalise(to_tensor(im)))
-            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc, soft)
+            det, box_l, lmk_l, prob = losses(out, kinds, lab, 1.0, tc)  # det is read for neg / pos only: hard labels
             n = len(kinds)
             if kinds[0] in (KIND["neg"], KIND["pos"]):
                 sums["det"] += float(det) * n
