@@ -51,76 +51,247 @@ def _read_manifest(weights_dir: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# Graph rewriting (exact)
+# Graph rewriting (equivalent up to float rounding)
+
+#: channel block of ONNX Runtime's blocked (NCHWc) convolutions on x86 (8 floats with AVX2;
+#: AVX-512 uses 16, of which every padded count here is a multiple too)
+CHANNEL_BLOCK = 8
 
 
-def optimize_graph(model: Any, pad_pools: bool = False) -> Any:
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Graph:
+    """A net's ONNX graph being rewritten: constants by name, producers and consumers of each tensor."""
+
+    def __init__(self, model: Any):
+        self.model, self.g = model, model.graph
+        self.consts = _constants(self.g)
+        self.nodes = list(self.g.node)
+        for node in self.nodes:  # values of Constant nodes (the exporter's gather indices)
+            value = _attrs(node).get("value") if node.op_type == "Constant" else None
+            if value is not None:
+                self.consts[node.output[0]] = value
+
+    def array(self, name: str) -> np.ndarray:
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(self.consts[name])
+
+    def add(self, name: str, value: np.ndarray) -> str:
+        """A new initializer (float32 unless integer); returns its name."""
+        from onnx import numpy_helper
+
+        value = np.asarray(value)
+        t = numpy_helper.from_array(value if value.dtype.kind in "iu" else value.astype(np.float32), name)
+        self.g.initializer.append(t)
+        self.consts[name] = t
+        return name
+
+    def consumers(self, tensor: str) -> list[Any]:
+        return [n for n in self.nodes if tensor in n.input]
+
+    def producer(self, tensor: str) -> Any:
+        return next((n for n in self.nodes if tensor in n.output), None)
+
+    def finish(self, outputs: "tuple[str, ...] | None") -> Any:
+        """Write the nodes back, keep only ``outputs`` (all when ``None``) and what they need."""
+        g = self.g
+        if outputs is not None:
+            kept = [o for o in g.output if o.name in outputs]
+            del g.output[:]
+            g.output.extend(kept)
+        needed, live = {o.name for o in g.output}, []
+        for node in reversed(self.nodes):
+            if any(o in needed for o in node.output):
+                live.append(node)
+                needed.update(node.input)
+        del g.node[:]
+        g.node.extend(reversed(live))
+        used = {i for n in g.node for i in n.input}
+        inits = [i for i in g.initializer if i.name in used]
+        del g.initializer[:]
+        g.initializer.extend(inits)
+        return self.model
+
+
+def _fold_face_softmax(gr: _Graph) -> None:
+    """``Gather(Softmax(head(x)), 1)`` -> ``Squeeze(Sigmoid(head'(x)))``, ``head'`` giving ``logit_1 - logit_0``.
+
+    The face probability of a two-way softmax is the sigmoid of the logits' difference; folding the
+    difference into the head's weights leaves one output channel instead of two and no softmax over
+    the channel axis (on P-Net's maps that took 8 % of the net's time).
+    """
+    from onnx import helper
+
+    for gather in [n for n in gr.nodes if n.op_type == "Gather" and n.input[1] in gr.consts]:
+        softmax = gr.producer(gather.input[0])
+        head = softmax is not None and gr.producer(softmax.input[0])
+        if (
+            not head
+            or softmax.op_type != "Softmax"
+            or _attrs(softmax).get("axis") != 1
+            or _attrs(gather).get("axis", 0) != 1
+            or gr.array(gather.input[1]).reshape(-1).tolist() != [1]
+            or gr.array(gather.input[1]).ndim != 0
+            or head.op_type not in ("Conv", "Gemm")
+            or len(head.input) < 3
+            or head.input[1] not in gr.consts
+            or head.input[2] not in gr.consts
+            or len(gr.consumers(softmax.output[0])) != 1
+            or len(gr.consumers(head.output[0])) != 1
+        ):
+            continue
+        w, b = gr.array(head.input[1]), gr.array(head.input[2])
+        a = _attrs(head)
+        if head.op_type == "Gemm" and (a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0):
+            continue
+        if head.op_type == "Gemm" and not a.get("transB", 0):
+            wd = (w[:, 1] - w[:, 0])[:, None]
+        else:
+            wd = (w[1] - w[0])[None]
+        if (wd.shape[0] if head.op_type == "Conv" or a.get("transB", 0) else wd.shape[1]) != 1 or b.shape != (2,):
+            continue
+        head.input[1] = gr.add(f"{head.output[0]}/face_w", wd)
+        head.input[2] = gr.add(f"{head.output[0]}/face_b", b[1:] - b[:1])
+        softmax.op_type = "Sigmoid"
+        del softmax.attribute[:]
+        gather.op_type = "Squeeze"
+        del gather.attribute[:]
+        opset = max((o.version for o in gr.model.opset_import if o.domain in ("", "ai.onnx")), default=13)
+        if opset >= 13:
+            gather.input[1] = gr.add(f"{gather.output[0]}/axes", np.array([1], np.int64))
+        else:
+            del gather.input[1]
+            gather.attribute.append(helper.make_attribute("axes", [1]))
+
+
+def _pad_channels(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
+    """Give convolutions a multiple of ``block`` output channels (zero filters, zero slopes, zero weights downstream).
+
+    ONNX Runtime keeps a convolution's output in its blocked layout only when the channels fill whole
+    blocks: P-Net's 10 and R-Net's 28 channels sent the PReLU and max-pool after the first convolution
+    back to plain NCHW, with a layout conversion each way. A padded channel is 0 all along (its filter
+    and bias are 0, PReLU and max-pool keep 0) and the next convolution's weights for it are 0. Only
+    chains ``Conv -> (PRelu | Relu | MaxPool)* -> Conv`` (both convolutions ungrouped) are padded.
+    """
+    for conv in list(gr.nodes):
+        if conv.op_type != "Conv" or _attrs(conv).get("group", 1) != 1 or conv.input[1] not in gr.consts:
+            continue
+        w = gr.array(conv.input[1])
+        pad = -w.shape[0] % block
+        if pad == 0:
+            continue
+        chain, t, nxt = [], conv.output[0], None
+        while True:
+            users = gr.consumers(t)
+            if len(users) != 1 or t in {o.name for o in gr.g.output}:
+                break
+            node = users[0]
+            if node.op_type in ("PRelu", "Relu", "MaxPool") and node.input[0] == t:
+                if node.op_type == "PRelu" and (node.input[1] not in gr.consts or gr.array(node.input[1]).size != w.shape[0]):
+                    break
+                chain.append(node)
+                t = node.output[0]
+                continue
+            if node.op_type == "Conv" and node.input[0] == t and _attrs(node).get("group", 1) == 1 and node.input[1] in gr.consts:
+                nxt = node
+            break
+        if nxt is None:
+            continue
+        name = conv.output[0]
+        conv.input[1] = gr.add(f"{name}/padded_w", np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]))
+        if len(conv.input) > 2 and conv.input[2]:
+            b = gr.array(conv.input[2])
+            conv.input[2] = gr.add(f"{name}/padded_b", np.concatenate([b, np.zeros(pad, b.dtype)]))
+        for node in chain:
+            if node.op_type == "PRelu":
+                a = gr.array(node.input[1])
+                node.input[1] = gr.add(f"{node.output[0]}/padded_slope", np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]))
+        w2 = gr.array(nxt.input[1])
+        nxt.input[1] = gr.add(f"{nxt.output[0]}/padded_w", np.concatenate([w2, np.zeros((w2.shape[0], pad, *w2.shape[2:]), w2.dtype)], axis=1))
+
+
+def _split_prelus(gr: _Graph) -> None:
+    """Per-channel ``PRelu(x, a)`` on 4-D tensors -> ``x + DepthwiseConv1x1(Relu(DepthwiseConv1x1(x, -1)), 1 - a)``.
+
+    ONNX Runtime's ``PRelu`` kernel is slow (a few ns per element) and is not part of its blocked
+    layout, so each PReLU after a convolution also cost a layout round trip: in R-Net it took more time
+    than all convolutions together. ``x + (1 - a) * relu(-x)`` is ``x`` where ``x > 0`` (exactly) and
+    ``a * x`` elsewhere (to float rounding), for slopes of any sign; ONNX Runtime fuses the negation with
+    the ReLU and the addition with the second convolution, both in the blocked layout.
+    """
+    from onnx import helper
+
+    out = []
+    for node in gr.nodes:
+        slope = gr.consts.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
+        if slope is None or len(slope.dims) != 3 or list(slope.dims[1:]) != [1, 1]:
+            out.append(node)
+            continue
+        x, y = node.input[0], node.output[0]
+        a = gr.array(node.input[1]).reshape(-1).astype(np.float32)
+        c = len(a)
+        zeros = gr.add(f"{y}/zero_bias", np.zeros(c, np.float32))
+        neg_one = gr.add(f"{y}/neg_one", np.full((c, 1, 1, 1), -1.0, np.float32))
+        one_minus_a = gr.add(f"{y}/one_minus_slope", (1.0 - a).reshape(c, 1, 1, 1))
+        dw = {"group": c, "kernel_shape": [1, 1]}
+        out += [
+            helper.make_node("Conv", [x, neg_one, zeros], [f"{y}/neg_x"], **dw),
+            helper.make_node("Relu", [f"{y}/neg_x"], [f"{y}/neg"]),
+            helper.make_node("Conv", [f"{y}/neg", one_minus_a, zeros], [f"{y}/neg_part"], **dw),
+            helper.make_node("Add", [f"{y}/neg_part", x], [y]),
+        ]
+    gr.nodes = out
+
+
+def _pad_ceil_pools(gr: _Graph) -> None:
+    """Max-pools with ``ceil_mode=1`` (not in the blocked layout) -> ``ceil_mode=0`` with ``stride - 1``
+    pixels of padding at the bottom and right: the same windows over the same pixels for every input
+    size (padding never wins a max)."""
+    from onnx import helper
+
+    for i, node in enumerate(gr.nodes):
+        if node.op_type != "MaxPool":
+            continue
+        a = _attrs(node)
+        strides = list(a.get("strides", [1, 1]))
+        if a.get("ceil_mode", 0) == 1 and not any(a.get("pads", [])) and list(a.get("dilations", [1, 1])) == [1, 1]:
+            gr.nodes[i] = helper.make_node(
+                "MaxPool", list(node.input), list(node.output), name=node.name,
+                kernel_shape=a["kernel_shape"], strides=strides, pads=[0, 0, strides[0] - 1, strides[1] - 1],
+            )
+
+
+def optimize_graph(model: Any, pad_pools: bool = False, outputs: "tuple[str, ...] | None" = None) -> Any:
     """Rewrite a net's ONNX graph into a faster, equivalent form; returns a new ``ModelProto``.
 
-    ONNX Runtime's ``PRelu`` kernel is slow (a few ns per element) and is not part of
-    its blocked (NCHWc) convolution layout, so every PReLU after a convolution costs a
-    layout round trip too: in R-Net it took more time than all convolutions together.
-    Each per-channel ``PRelu(x, a)`` on a 4-D tensor becomes::
+    The rewrites (each one a function above, each equivalent up to float rounding, about 1e-6):
 
-        r1 = Relu(x);  r2 = Relu(DepthwiseConv1x1(x, weight=-1));  y = DepthwiseConv1x1(r2, weight=-a) + r1
+    * the face softmax folded into a sigmoid (:func:`_fold_face_softmax`);
+    * output channels padded to whole blocks of the blocked layout (:func:`_pad_channels`);
+    * per-channel PReLUs split into ops ONNX Runtime fuses (:func:`_split_prelus`); PReLUs on
+      2-D tensors (after the fully connected layer) are left alone;
+    * ``pad_pools``: ceil-mode max-pools as padded pools (:func:`_pad_ceil_pools`). Measured:
+      P-Net 10-13 % faster; R-Net and O-Net slower, so the backend asks for it for P-Net only;
+    * ``outputs``: only these graph outputs are kept, with the nodes they need (P-Net and R-Net
+      never need their landmark heads).
 
-    which equals ``x if x > 0 else a * x`` bit for bit (negation is exact, and exactly
-    one of ``r1``, ``r2`` is non-zero), and which ONNX Runtime runs fused in the blocked
-    layout. PReLUs on 2-D tensors (after the fully connected layer) are left alone.
-
-    ``pad_pools``: max-pools with ``ceil_mode=1`` (which the blocked layout does not
-    support) become ``ceil_mode=0`` with ``stride - 1`` pixels of padding at the
-    bottom and right: the same windows over the same pixels, for every input size
-    (padding never wins a max). Measured: P-Net 10-13 % faster; R-Net and O-Net
-    slower, so the backend asks for it for P-Net only. Results then differ from the
-    plain graph by float rounding (about 1e-6), as ONNX Runtime evaluates the
-    following convolution differently.
+    Together, per call on this project's 2-core machine (1 thread): P-Net on a 288 x 384 level
+    10.7 -> 8.5 ms, R-Net on 32 crops 1.96 -> 1.45 ms, O-Net on 16 crops 4.9 -> 4.5 ms.
     """
     import copy
 
-    from onnx import helper, numpy_helper
-
-    m = copy.deepcopy(model)
-    g = m.graph
-    inits = _constants(g)
-    new_nodes = []
-    for node in g.node:
-        if pad_pools and node.op_type == "MaxPool":
-            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            strides = list(attrs.get("strides", [1, 1]))
-            if attrs.get("ceil_mode", 0) == 1 and not any(attrs.get("pads", [])) and list(attrs.get("dilations", [1, 1])) == [1, 1]:
-                pads = [0, 0, strides[0] - 1, strides[1] - 1]
-                new_nodes.append(
-                    helper.make_node("MaxPool", list(node.input), list(node.output), name=node.name,
-                                     kernel_shape=attrs["kernel_shape"], strides=strides, pads=pads)
-                )
-                continue
-        slope = inits.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
-        if slope is None or len(slope.dims) != 3 or list(slope.dims[1:]) != [1, 1]:
-            new_nodes.append(node)
-            continue
-        x, y = node.input[0], node.output[0]
-        a = numpy_helper.to_array(slope).reshape(-1).astype(np.float32)
-        c = len(a)
-        zeros = numpy_helper.from_array(np.zeros(c, np.float32), f"{y}/zero_bias")
-        neg_one = numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), f"{y}/neg_one")
-        neg_a = numpy_helper.from_array((-a).reshape(c, 1, 1, 1), f"{y}/neg_slope")
-        g.initializer.extend([zeros, neg_one, neg_a])
-        dw = {"group": c, "kernel_shape": [1, 1]}
-        new_nodes += [
-            helper.make_node("Relu", [x], [f"{y}/pos"]),
-            helper.make_node("Conv", [x, neg_one.name, zeros.name], [f"{y}/neg_x"], **dw),
-            helper.make_node("Relu", [f"{y}/neg_x"], [f"{y}/neg"]),
-            helper.make_node("Conv", [f"{y}/neg", neg_a.name, zeros.name], [f"{y}/neg_part"], **dw),
-            helper.make_node("Add", [f"{y}/neg_part", f"{y}/pos"], [y]),
-        ]
-    del g.node[:]
-    g.node.extend(new_nodes)
-    used = {i for n in g.node for i in n.input}
-    kept = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(kept)
-    return m
+    gr = _Graph(copy.deepcopy(model))
+    _fold_face_softmax(gr)
+    _pad_channels(gr)
+    _split_prelus(gr)
+    if pad_pools:
+        _pad_ceil_pools(gr)
+    return gr.finish(outputs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,11 +330,16 @@ def session_options(threads: int | None = None, spinning: bool | None = None):
     return opts
 
 
+#: stages whose landmark head the cascade never reads: their default sessions leave it out
+#: (ONNX Runtime evaluates every node of a graph whichever outputs a call asks for)
+LEAN_STAGES = ("pnet", "rnet")
+
+
 class OnnxBackend:
     """ONNX Runtime sessions for the three nets of a weight folder.
 
     ``threads``: intra-op threads (``None``: :data:`DEFAULT_ONNX_THREADS`; 0: ONNX Runtime's own choice). ``optimize``:
-    apply :func:`optimize_graph` (exact; skipped with a warning when the ``onnx``
+    apply :func:`optimize_graph` (equivalent up to float rounding; skipped with a warning when the ``onnx``
     package is missing). ``spinning``: see :func:`session_options`.
     ``graph_optimized`` tells whether the rewrite was applied.
     """
@@ -176,43 +352,52 @@ class OnnxBackend:
         optimize: bool = True,
         spinning: bool | None = None,
     ):
-        import onnxruntime as ort
-
         self.weights_dir = resolve_weights(weights)
         self.threads = DEFAULT_ONNX_THREADS if threads is None else threads
-        opts = session_options(self.threads, spinning)
-        onnx_mod = None
+        self._options = session_options(self.threads, spinning)
+        self._onnx = None
         if optimize:
             try:
-                import onnx as onnx_mod
+                import onnx
+
+                self._onnx = onnx
             except ImportError:
-                warnings.warn("openmtcnn: the `onnx` package is missing; running the nets without the PReLU rewrite (slower)")
-        self.graph_optimized = onnx_mod is not None
-        self.sessions: dict[str, Any] = {}
+                warnings.warn("openmtcnn: the `onnx` package is missing; running the nets without the graph rewrite (slower)")
+        self.graph_optimized = self._onnx is not None
+        self.sessions: dict[str, Any] = {}  # the sessions detection uses (lean ones for LEAN_STAGES when optimised)
+        self._full: dict[str, Any] = {}  # sessions with every output, built on first demand
         self.input_sizes: dict[str, int] = {}
-        self._outputs: dict[str, list[str]] = {}
         for stage in STAGE_NAMES:
-            path = self.weights_dir / f"{stage}.onnx"
-            try:
-                if onnx_mod is not None:
-                    model = optimize_graph(onnx_mod.load(str(path)), pad_pools=stage == "pnet")
-                    source: Any = model.SerializeToString()
-                else:
-                    source = str(path)
-                sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
-            except Exception as e:  # onnx / onnxruntime raise their own exception types
-                raise WeightsError(f"{path}: cannot load ONNX net ({e})") from e
-            self.sessions[stage] = sess
-            self._outputs[stage] = [o.name for o in sess.get_outputs()]
-            shape = sess.get_inputs()[0].shape
+            lean = self.graph_optimized and stage in LEAN_STAGES
+            self.sessions[stage] = self._session(stage, ("prob", "box") if lean else None)
+            if not lean:
+                self._full[stage] = self.sessions[stage]
+            shape = self.sessions[stage].get_inputs()[0].shape
             self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
         self.manifest = _read_manifest(self.weights_dir)
 
+    def _session(self, stage: str, outputs: "tuple[str, ...] | None") -> Any:
+        import onnxruntime as ort
+
+        path = self.weights_dir / f"{stage}.onnx"
+        try:
+            source: Any = str(path)
+            if self._onnx is not None:
+                model = optimize_graph(self._onnx.load(source), pad_pools=stage == "pnet", outputs=outputs)
+                source = model.SerializeToString()
+            return ort.InferenceSession(source, self._options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnx / onnxruntime raise their own exception types
+            raise WeightsError(f"{path}: cannot load ONNX net ({e})") from e
+
     def run(self, stage: str, batch: np.ndarray, landmarks: bool = True) -> Outputs:
-        """Evaluate ``stage`` on ``batch`` (float32 NCHW). Without ``landmarks``, that output is not computed."""
-        names = self._outputs[stage] if landmarks else self._outputs[stage][:2]
-        out = self.sessions[stage].run(names, {"image": batch})
-        return out[0], out[1], (out[2] if landmarks else None)
+        """Evaluate ``stage`` on ``batch`` (float32 NCHW); ``landmarks=False`` leaves that output out (``None``)."""
+        if landmarks:
+            if stage not in self._full:
+                self._full[stage] = self._session(stage, None)
+            prob, box, lmk = self._full[stage].run(["prob", "box", "landmarks"], {"image": batch})
+            return prob, box, lmk
+        prob, box = self.sessions[stage].run(["prob", "box"], {"image": batch})
+        return prob, box, None
 
 
 # ----------------------------------------------------------------------------------------------
