@@ -53,9 +53,9 @@ def _read_manifest(weights_dir: Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Graph rewriting (equivalent up to float rounding)
 
-#: channel block of ONNX Runtime's blocked (NCHWc) convolutions on x86 (8 floats with AVX2;
-#: AVX-512 uses 16, of which every padded count here is a multiple too)
-CHANNEL_BLOCK = 8
+#: channel multiple that keeps ONNX Runtime's convolutions in its blocked (NCHWc) layout: its
+#: kernels pad outputs to multiples of 16 on this project's AVX2 machine (40 channels ran as 48)
+CHANNEL_BLOCK = 16
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -82,9 +82,12 @@ class _Graph:
         return numpy_helper.to_array(self.consts[name])
 
     def add(self, name: str, value: np.ndarray) -> str:
-        """A new initializer (float32 unless integer); returns its name."""
+        """A new initializer (float32 unless integer) named ``name`` (suffixed if taken); returns its name."""
         from onnx import numpy_helper
 
+        base, k = name, 1
+        while name in self.consts:
+            name, k = f"{base}_{k}", k + 1
         value = np.asarray(value)
         t = numpy_helper.from_array(value if value.dtype.kind in "iu" else value.astype(np.float32), name)
         self.g.initializer.append(t)
@@ -215,6 +218,95 @@ def _pad_channels(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
         nxt.input[1] = gr.add(f"{nxt.output[0]}/padded_w", np.concatenate([w2, np.zeros((w2.shape[0], pad, *w2.shape[2:]), w2.dtype)], axis=1))
 
 
+def _pool_before_prelu(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
+    """``Conv -> PRelu -> MaxPool -> Conv`` with the PReLU moved after the pool, where it sees a quarter of the pixels.
+
+    A PReLU with slope ``a >= 0`` is non-decreasing, so it commutes with a max: ``pool(prelu(x)) =
+    prelu(pool(x))`` exactly. One with ``a < 0`` maps ``x`` to ``max(x, a x)``, whose pool is
+    ``max(pool(x), |a| pool(-x))``: the first convolution also computes ``-x`` for those channels
+    (its filters negated, in channels that padding to whole blocks adds anyway; where they would
+    need extra blocks, as in O-Net, the layer is left to :func:`_split_prelus`),
+    and after the pool ``y = p + relu(M p)`` with a 1 x 1 convolution ``M`` combines, per channel,
+    ``-p`` (slopes >= 0, scaled by ``1 - a`` afterwards as in :func:`_split_prelus`) or
+    ``|a| q - p`` (slopes < 0; ``q = pool(-x)``). The extra channels get zero weights in the next
+    convolution. Measured per call: P-Net on a strip of 58 x 384 pixels 1.41 -> 1.1 ms (1 thread).
+    """
+    from onnx import helper
+
+    for prelu in [n for n in gr.nodes if n.op_type == "PRelu"]:
+        conv = gr.producer(prelu.input[0])
+        users = gr.consumers(prelu.output[0])
+        pool = users[0] if len(users) == 1 else None
+        after = gr.consumers(pool.output[0]) if pool is not None and pool.op_type == "MaxPool" else []
+        nxt = after[0] if len(after) == 1 else None
+        outputs = {o.name for o in gr.g.output}
+        if (
+            conv is None
+            or nxt is None
+            or conv.op_type != "Conv"
+            or nxt.op_type != "Conv"
+            or _attrs(conv).get("group", 1) != 1
+            or _attrs(nxt).get("group", 1) != 1
+            or conv.input[1] not in gr.consts
+            or nxt.input[1] not in gr.consts
+            or prelu.input[1] not in gr.consts
+            or len(gr.consumers(conv.output[0])) != 1
+            or outputs & {conv.output[0], prelu.output[0], pool.output[0]}
+        ):
+            continue
+        w = gr.array(conv.input[1])
+        c = w.shape[0]
+        a = gr.array(prelu.input[1]).reshape(-1).astype(np.float32)
+        if a.size != c:
+            continue
+        b = gr.array(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else np.zeros(c, np.float32)
+        neg = np.flatnonzero(a < 0)
+        total = c + len(neg) + (-(c + len(neg)) % block)
+        if total > c + (-c % block):
+            continue  # the negated channels would cost whole extra blocks in both convolutions
+        w_new = np.zeros((total, *w.shape[1:]), np.float32)
+        b_new = np.zeros(total, np.float32)
+        w_new[:c], b_new[:c] = w, b
+        w_new[c : c + len(neg)], b_new[c : c + len(neg)] = -w[neg], -b[neg]
+        name = conv.output[0]
+        conv.input[1] = gr.add(f"{name}/pool_first_w", w_new)
+        if len(conv.input) > 2:
+            conv.input[2] = gr.add(f"{name}/pool_first_b", b_new)
+        else:
+            conv.input.append(gr.add(f"{name}/pool_first_b", b_new))
+        x, y = pool.output[0], prelu.output[0]  # pool now reads the conv output; the PReLU's place is after it
+        pool.input[0] = conv.output[0]
+        pool.output[0] = f"{y}/pooled"
+        pooled = pool.output[0]
+        scale = np.zeros(total, np.float32)
+        scale[:c] = np.where(a < 0, 1.0, 1.0 - a)
+        if len(neg):
+            m = np.zeros((total, total, 1, 1), np.float32)
+            m[np.arange(c), np.arange(c), 0, 0] = -1.0
+            m[neg, c + np.arange(len(neg)), 0, 0] = -a[neg]
+            mix = helper.make_node("Conv", [pooled, gr.add(f"{y}/mix", m), gr.add(f"{y}/mix_b", np.zeros(total, np.float32))], [f"{y}/mixed"])
+        else:
+            mix = helper.make_node(
+                "Conv", [pooled, gr.add(f"{y}/neg_one", np.full((total, 1, 1, 1), -1.0, np.float32)), gr.add(f"{y}/zero_bias", np.zeros(total, np.float32))],
+                [f"{y}/mixed"], group=total, kernel_shape=[1, 1],
+            )
+        combine = [
+            mix,
+            helper.make_node("Relu", [f"{y}/mixed"], [f"{y}/rectified"]),
+            helper.make_node(
+                "Conv", [f"{y}/rectified", gr.add(f"{y}/scale", scale.reshape(total, 1, 1, 1)), gr.add(f"{y}/scale_b", np.zeros(total, np.float32))],
+                [f"{y}/scaled"], group=total, kernel_shape=[1, 1],
+            ),
+            helper.make_node("Add", [f"{y}/scaled", pooled], [x]),
+        ]
+        w2 = gr.array(nxt.input[1])
+        nxt.input[1] = gr.add(f"{nxt.output[0]}/pool_first_w", np.concatenate([w2, np.zeros((w2.shape[0], total - c, *w2.shape[2:]), w2.dtype)], axis=1))
+        i = gr.nodes.index(prelu)
+        del gr.nodes[i]
+        j = gr.nodes.index(pool)
+        gr.nodes[j + 1 : j + 1] = combine
+
+
 def _split_prelus(gr: _Graph) -> None:
     """Per-channel ``PRelu(x, a)`` on 4-D tensors -> ``x + DepthwiseConv1x1(Relu(DepthwiseConv1x1(x, -1)), 1 - a)``.
 
@@ -287,6 +379,7 @@ def optimize_graph(model: Any, pad_pools: bool = False, outputs: "tuple[str, ...
 
     gr = _Graph(copy.deepcopy(model))
     _fold_face_softmax(gr)
+    _pool_before_prelu(gr)
     _pad_channels(gr)
     _split_prelus(gr)
     if pad_pools:
