@@ -33,6 +33,15 @@ def test_graph_rewrite_is_equivalent(random_weights, rng):
     padded = optimize_graph(onnx.load(str(random_weights / "pnet.onnx")), pad_pools=True)
     pools = [n for n in padded.graph.node if n.op_type == "MaxPool"]
     assert pools and all(a.name != "ceil_mode" or a.i == 0 for n in pools for a in n.attribute)
+    for stage in ("pnet", "rnet", "onet"):
+        graph = optimize_graph(onnx.load(str(random_weights / f"{stage}.onnx")), outputs=("prob", "box")).graph
+        ops = [n.op_type for n in graph.node]
+        assert "Softmax" not in ops and ops.count("Sigmoid") == 1  # the face softmax is folded
+        assert [o.name for o in graph.output] == ["prob", "box"] and not any("landmarks" in n.output[0] for n in graph.node)
+        first_conv = next(n for n in graph.node if n.op_type == "Conv")
+        assert next(n for n in graph.node if first_conv.output[0] in n.input).op_type == "MaxPool"  # pool before PReLU
+        widths = [i.dims[0] for n in graph.node if n.op_type == "Conv" for i in graph.initializer if i.name == n.input[1]]
+        assert all(c % 16 == 0 for c in widths[:1])  # P-Net's 10 and R-Net's 28 channels padded
     for stage, x in batches(rng).items():
         for a, b in zip(plain.run(stage, x), fast.run(stage, x)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
@@ -53,6 +62,17 @@ def test_rewrite_handles_slopes_of_any_sign(tmp_path, rng):
                     m.weight.copy_(torch.linspace(-1.5, 2.0, m.weight.numel()))
     out = export_set(nets, tmp_path / "w", "mtcnn")
     plain, fast = OnnxBackend(out, threads=1, optimize=False), OnnxBackend(out, threads=1)
+    import onnx
+
+    from openmtcnn.detect.backends import optimize_graph
+
+    # P-Net's first layer: 4 negative slopes in 10 channels fit the padding to 16, so the pool moves
+    # first and a full 1x1 convolution combines; R-Net's 12 in 28 would not (left as a split PReLU)
+    for stage, mixed in (("pnet", True), ("rnet", False)):
+        graph = optimize_graph(onnx.load(str(out / f"{stage}.onnx"))).graph
+        first_conv = next(n for n in graph.node if n.op_type == "Conv")
+        after = next(n for n in graph.node if first_conv.output[0] in n.input)
+        assert (after.op_type == "MaxPool") == mixed, stage
     more = {f"pnet-{h}x{w}": ("pnet", rng.normal(0, 0.7, (1, 3, h, w)).astype(np.float32)) for h, w in ((12, 12), (13, 17), (40, 41), (64, 30))}
     for key, (stage, x) in {**{s: (s, x) for s, x in batches(rng).items()}, **more}.items():
         got, want = fast.run(stage, x), plain.run(stage, x)

@@ -98,6 +98,9 @@ def test_level_input_equals_to_net_input(rng):
     level[0, :3] = [[0, 0, 0], [255, 255, 255], [127, 128, 1]]
     np.testing.assert_array_equal(level_input(level), to_net_input(level))
     assert level_input(level).flags["C_CONTIGUOUS"]
+    as_float = level.astype(np.float32)  # the float pyramid's levels: whole numbers in float32
+    np.testing.assert_array_equal(level_input(as_float), to_net_input(level))
+    assert level_input(as_float).flags["C_CONTIGUOUS"]
 
 
 def test_chunked_batches_change_nothing(random_weights, monkeypatch):
@@ -171,6 +174,20 @@ def test_chained_pyramid_levels_are_close_to_direct_ones(min_face):
         if 2 * s > min(scales[0], 1.0):
             assert diff.max() == 0  # resized from the full image in both modes
         assert diff.mean() < 3.0, (s, diff.mean())
+
+
+@pytest.mark.parametrize("mode", ["chained", "direct"])
+@pytest.mark.parametrize("min_face", [8, 20, 24, 48])
+def test_float_pyramid_levels_equal_uint8_ones(min_face, mode):
+    """The cascade's float32 levels hold exactly the uint8 levels' values: shrinking by fractional
+    factors (float path), by whole factors (min face 24 halves a 640 x 480 image) and enlarging (min face 8)."""
+    from openmtcnn.detect.pyramid import pyramid_levels, pyramid_scales
+
+    image = cv2.resize(_photo(), (640, 480), interpolation=cv2.INTER_AREA)
+    scales = pyramid_scales(480, 640, min_face, 0.709)
+    for a, b in zip(pyramid_levels(image, scales, mode), pyramid_levels(image, scales, mode, as_float=True), strict=True):
+        assert a.dtype == np.uint8 and b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
 
 
 def test_pyramid_mode_is_checked():

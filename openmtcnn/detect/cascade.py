@@ -116,7 +116,7 @@ def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: St
     """P-Net over the pyramid -> square candidate boxes ``(K, 5)`` (box, score)."""
     h, w = image.shape[:2]
     rows = []
-    levels = pyramid_levels(image, pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor), cfg.pyramid)
+    levels = pyramid_levels(image, pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor), cfg.pyramid, as_float=True)
     while True:
         with _time(timer, "pyramid"):
             level = next(levels, None)

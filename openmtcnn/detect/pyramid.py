@@ -40,7 +40,25 @@ def _resize(src: np.ndarray, hs: int, ws: int) -> np.ndarray:
     return cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def pyramid_levels(image: np.ndarray, scales: list[float], mode: str = "chained") -> Iterator[np.ndarray]:
+def _resize_float(src: np.ndarray, image: np.ndarray, hs: int, ws: int) -> np.ndarray:
+    """:func:`_resize` of a float32 level holding whole numbers: float32, equal to the uint8 result.
+
+    OpenCV's general area resize runs the same float arithmetic for uint8 and float32 and rounds
+    the uint8 result half to even, so rounding the float32 result (``np.rint``) gives the uint8
+    level exactly, 30-40 % faster (no conversions inside OpenCV). Its other paths differ in
+    rounding: enlarging (fixed-point bilinear for uint8) and whole-number shrink factors (integer
+    sums); those levels are resized as uint8 and converted.
+    """
+    h, w = src.shape[:2]
+    if hs > h or ws > w:
+        return _resize(image, hs, ws).astype(np.float32)
+    if h % hs == 0 and w % ws == 0:
+        return _resize(src.astype(np.uint8), hs, ws).astype(np.float32)
+    level = cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA)
+    return np.rint(level, out=level)
+
+
+def pyramid_levels(image: np.ndarray, scales: list[float], mode: str = "chained", as_float: bool = False) -> Iterator[np.ndarray]:
     """The resized image at each scale, largest first.
 
     ``"direct"`` resizes every level from the full image. ``"chained"`` resizes each level
@@ -52,18 +70,23 @@ def pyramid_levels(image: np.ndarray, scales: list[float], mode: str = "chained"
     level or two of the direct ones on average (chaining from the previous level instead
     blurs more with every step: up to 9 grey levels on the smallest levels). Level sizes
     are the same in both modes.
+
+    ``as_float``: levels as float32 arrays of the same whole numbers (see :func:`_resize_float`;
+    the cascade's fast path: VGA, min face 20, 6.4 -> 4.1 ms with the conversion to P-Net's input).
     """
     if mode not in PYRAMID_MODES:
         raise ValueError(f"pyramid mode must be one of {PYRAMID_MODES}, got {mode!r}")
     h, w = image.shape[:2]
+    full = image.astype(np.float32) if as_float else image
     sources: list[tuple[float, np.ndarray]] = []  # down-scaled levels so far: (scale, level)
     for s in scales:
-        src = image
+        src = full
         if mode == "chained":
             for t, level in sources:
                 if t >= 2 * s:
                     src = level  # the last one that qualifies is the smallest
-        level = _resize(src, *level_size(h, w, s))
+        hs, ws = level_size(h, w, s)
+        level = _resize_float(src, image, hs, ws) if as_float else _resize(src, hs, ws)
         if s <= 1:
             sources.append((s, level))
         yield level

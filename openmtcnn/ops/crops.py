@@ -60,13 +60,20 @@ def to_net_input(images: np.ndarray) -> np.ndarray:
 
 
 def level_input(level: np.ndarray) -> np.ndarray:
-    """One image (uint8 HWC) -> ``(1, 3, h, w)`` float32, equal to ``to_net_input(level)``.
+    """One image (HWC, uint8 or float32 of whole numbers 0-255) -> ``(1, 3, h, w)`` float32, equal to ``to_net_input(level)``.
 
-    A table lookup per channel plane (OpenCV), instead of numpy's convert, two passes of
-    arithmetic and a transposing copy: the fast path for P-Net's pyramid levels.
+    The fast path for P-Net's pyramid levels. uint8: a table lookup per channel plane (OpenCV),
+    instead of numpy's convert, two passes of arithmetic and a transposing copy. float32: a
+    transposing copy, then ``x * 2**-7 - 127.5 * 2**-7`` in place, every step exact for whole
+    numbers, so the result is bit-identical to ``(x - 127.5) / 128``.
     """
     h, w = level.shape[:2]
     out = np.empty((1, 3, h, w), np.float32)
+    if level.dtype == np.float32:
+        out[0] = level.transpose(2, 0, 1)
+        out *= np.float32(PIXEL_SCALE)
+        out -= np.float32(PIXEL_MEAN * PIXEL_SCALE)
+        return out
     for c, plane in enumerate(cv2.split(level)):
         cv2.LUT(plane, _NORM_LUT, dst=out[0, c])
     return out
