@@ -123,6 +123,37 @@ def test_chunked_batches_change_nothing(random_weights, monkeypatch):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
 
 
+def test_threads_find_exactly_the_same(random_weights):
+    """threads=2: P-Net levels and crop chunks on a thread pool, the same arithmetic, put back in order."""
+    import threading
+
+    from openmtcnn import Detector
+    from openmtcnn.imaging import load_image
+
+    photo = load_image(Path(__file__).resolve().parent / "fixtures" / "images" / "situation_room_480.jpg")
+    kw = dict(min_face_size=30, thresholds=(0.53, 0.484, 0.4966))
+    one = Detector(random_weights, threads=1, **kw)
+    two = Detector(random_weights, threads=2, **kw)
+    assert one._pool is None and two._pool is not None
+    callers: set[str] = set()
+    run = two.backend.run
+
+    def spy(stage, batch, landmarks=True):
+        callers.add(threading.current_thread().name)
+        return run(stage, batch, landmarks)
+
+    two.backend.run = spy
+    images = [photo, np.ascontiguousarray(photo[:, ::-1]), np.ascontiguousarray(photo[:300])]
+    for a, b in zip(one.detect(images), two.detect(images)):
+        assert len(a) == len(b)
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert one.last_timer.batch == two.last_timer.batch and one.last_timer.batch["onet"] > 0
+    assert sorted(one.last_timer.pnet_inputs) == sorted(two.last_timer.pnet_inputs)
+    assert len(callers) == 2 and all(c.startswith("openmtcnn") for c in callers)  # both pool threads ran nets
+
+
 def test_stage_timer_and_timings(random_weights):
     from openmtcnn import Detector
     from openmtcnn.detect.cascade import StageTimer

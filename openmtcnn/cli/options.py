@@ -9,7 +9,7 @@ from ..config import DetectConfig
 
 
 def add_detection_options(
-    p: argparse.ArgumentParser, defaults: DetectConfig, title: str, *, threads_help: str = "ONNX Runtime intra-op threads per process (default 1)"
+    p: argparse.ArgumentParser, defaults: DetectConfig, title: str, *, threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)"
 ) -> argparse._ArgumentGroup:
     """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-refine --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""

@@ -10,16 +10,25 @@ network calls, whose outputs do not depend on what else is in the batch (up to
 float rounding). ``tests/test_speed_equivalence.py`` checks this against a
 straightforward implementation of the algorithm.
 
+Each function takes an optional thread pool (``pool``, a
+:class:`concurrent.futures.Executor`): independent pieces of work (P-Net on each
+pyramid level, cropping and running each chunk of R-Net / O-Net crops) then run on
+its threads, each network call on one thread, while the pyramid is resized on the
+calling thread. Results are the same: every piece does the same arithmetic, and the
+pieces are put back in order.
+
 Each function takes an optional :class:`StageTimer` that adds up where the time
-goes: ``pyramid`` (resizing and input preparation), ``pnet`` / ``rnet`` / ``onet``
+goes (with a pool: time summed over threads): ``pyramid`` (resizing and input preparation), ``pnet`` / ``rnet`` / ``onet``
 (the networks), ``nms`` (candidate decoding, NMS, box regression) and ``crops``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -44,15 +53,17 @@ LANDMARK_CROP_SCALE = 1.15
 class StageTimer:
     """Adds up time per named part of the cascade (seconds) and counts the network work.
 
-    ``clock``: ``time.perf_counter`` (wall time, default) or e.g. ``time.process_time``
-    (CPU time of the process: steadier on a busy machine).
+    ``clock``: ``time.perf_counter`` (wall time, default) or e.g. ``time.thread_time``
+    (CPU time of the measuring thread: steadier on a busy machine, and right when parts run
+    on several threads). Safe to use from several threads.
     """
 
     def __init__(self, clock=time.perf_counter) -> None:
         self.clock = clock
         self.seconds: dict[str, float] = {}
-        self.pnet_inputs: list[tuple[int, int]] = []  # (h, w) of every P-Net call
+        self.pnet_inputs: list[tuple[int, int]] = []  # (h, w) of every P-Net level
         self.batch: dict[str, int] = {"rnet": 0, "onet": 0}  # crops evaluated
+        self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, part: str) -> Iterator[None]:
@@ -60,7 +71,21 @@ class StageTimer:
         try:
             yield
         finally:
-            self.seconds[part] = self.seconds.get(part, 0.0) + self.clock() - t
+            dt = self.clock() - t
+            with self._lock:
+                self.seconds[part] = self.seconds.get(part, 0.0) + dt
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _map(pool: Executor | None, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``fn`` over ``items`` in order; on the pool's threads when there is one (items are drawn
+    on the calling thread, so a generator's own work, e.g. resizing, overlaps the calls)."""
+    if pool is None:
+        return [fn(x) for x in items]
+    return [f.result() for f in [pool.submit(fn, x) for x in items]]
 
 
 @contextmanager
@@ -112,16 +137,24 @@ def pnet_candidates(prob: np.ndarray, reg: np.ndarray, sx: float, sy: float, thr
     return np.column_stack([x1, y1, x2, y2, prob[ys, xs], reg[:, ys, xs].T])
 
 
-def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None) -> np.ndarray:
+def stage_pnet(
+    image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None, pool: Executor | None = None
+) -> np.ndarray:
     """P-Net over the pyramid -> square candidate boxes ``(K, 5)`` (box, score)."""
     h, w = image.shape[:2]
-    rows = []
-    levels = pyramid_levels(image, pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor), cfg.pyramid, as_float=True)
-    while True:
-        with _time(timer, "pyramid"):
-            level = next(levels, None)
+    scales = pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor)
+
+    def levels() -> Iterator[np.ndarray]:
+        resized = pyramid_levels(image, scales, cfg.pyramid, as_float=True)
+        while True:
+            with _time(timer, "pyramid"):
+                level = next(resized, None)
             if level is None:
-                break
+                return
+            yield level
+
+    def candidates(level: np.ndarray) -> np.ndarray:
+        with _time(timer, "pyramid"):
             x = level_input(level)
         with _time(timer, "pnet"):
             prob, reg = pnet_level(backend, x)
@@ -129,8 +162,9 @@ def stage_pnet(image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: St
             timer.pnet_inputs.append(level.shape[:2])
         with _time(timer, "nms"):
             c = pnet_candidates(prob[0], reg[0], level.shape[1] / w, level.shape[0] / h, cfg.thresholds[0])
-            if len(c):
-                rows.append(c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet_level)])
+            return c[B.nms(c[:, :4], c[:, 4], cfg.nms_pnet_level)] if len(c) else c
+
+    rows = [c for c in _map(pool, candidates, levels()) if len(c)]
     with _time(timer, "nms"):
         if not rows:
             return np.zeros((0, 5))
@@ -146,37 +180,40 @@ def _run_crops(
     backend: Backend,
     landmarks: bool,
     timer: StageTimer | None,
+    pool: Executor | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Crop every image's boxes, run ``stage`` over all crops in chunks, split the outputs per image."""
     size = backend.input_sizes[stage]
     counts = [len(b) for b in boxes]
-    total = sum(counts)
     if timer is not None:
-        timer.batch[stage] += total
+        timer.batch[stage] += sum(counts)
     chunk = CHUNK[stage]
-    # (image, start, stop) pieces, cut so that no network call exceeds `chunk` crops
+    # (image, start, stop) pieces, cut so that no network call exceeds `chunk` crops, grouped into calls
     pieces = [(i, s, min(s + chunk, n)) for i, n in enumerate(counts) for s in range(0, n, chunk)]
-    probs, regs, lmks = [], [], []
-    start = 0
-    while start < len(pieces):
-        stop, n = start, 0
-        while stop < len(pieces) and n + pieces[stop][2] - pieces[stop][1] <= chunk:
-            n += pieces[stop][2] - pieces[stop][1]
-            stop += 1
+    calls: list[list[tuple[int, int, int]]] = []
+    n = chunk
+    for piece in pieces:
+        if n + piece[2] - piece[1] > chunk:
+            calls.append([])
+            n = 0
+        calls[-1].append(piece)
+        n += piece[2] - piece[1]
+
+    def run(call: list[tuple[int, int, int]]):
         with _time(timer, "crops"):
-            batch = np.empty((n, 3, size, size), np.float32)
+            batch = np.empty((sum(e - s for _, s, e in call), 3, size, size), np.float32)
             k = 0
-            for i, s, e in pieces[start:stop]:
+            for i, s, e in call:
                 batch[k : k + e - s] = to_net_input(crop_boxes(images[i], boxes[i][s:e], size))
                 k += e - s
         with _time(timer, stage):
-            p, r, l = backend.run(stage, batch, landmarks=landmarks)
-        probs.append(p), regs.append(r), lmks.append(l)
-        start = stop
-    if not probs:
+            return backend.run(stage, batch, landmarks=landmarks)
+
+    outs = _map(pool, run, calls)
+    if not outs:
         return [(np.zeros(0), np.zeros((0, 4)), np.zeros((0, 10)) if landmarks else None) for _ in counts]
-    prob, reg = np.concatenate(probs), np.concatenate(regs)
-    lmk = np.concatenate(lmks) if landmarks else None
+    prob, reg = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+    lmk = np.concatenate([o[2] for o in outs]) if landmarks else None
     out, at = [], 0
     for n in counts:
         out.append((prob[at : at + n], reg[at : at + n], lmk[at : at + n] if lmk is not None else None))
@@ -206,24 +243,28 @@ def _empty_final():
 
 
 def stage_rnet(
-    image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None
+    image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None,
+    pool: Executor | None = None,
 ) -> np.ndarray:
     """R-Net on the P-Net candidates -> square boxes ``(K, 5)``."""
     if len(cand) == 0:
         return cand
-    (prob, reg, _), = _run_crops([image], [cand[:, :4]], "rnet", backend, False, timer)
+    (prob, reg, _), = _run_crops([image], [cand[:, :4]], "rnet", backend, False, timer, pool)
     with _time(timer, "nms"):
         return _rnet_post(cand, prob, reg, cfg)
 
 
-def stage_onet(image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None):
+def stage_onet(
+    image: np.ndarray, cand: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None,
+    pool: Executor | None = None,
+):
     """O-Net on the R-Net boxes -> final ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)``."""
     if len(cand) == 0:
         return _empty_final()
-    (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer)
+    (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         boxes, scores, points = _onet_post(cand, prob, reg, lmk, cfg)
-    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_refine, timer)[0]
+    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_refine, timer, pool=pool)[0]
 
 
 def refine_landmarks(
@@ -233,6 +274,7 @@ def refine_landmarks(
     passes: int,
     timer: StageTimer | None = None,
     scale: float = LANDMARK_CROP_SCALE,
+    pool: Executor | None = None,
 ) -> list[np.ndarray]:
     """O-Net's points again, ``passes`` times, from crops placed on each face's latest points; their mean.
 
@@ -249,7 +291,7 @@ def refine_landmarks(
     for _ in range(passes):
         with _time(timer, "crops"):
             boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
-        outs = _run_crops(images, boxes, "onet", backend, True, timer)
+        outs = _run_crops(images, boxes, "onet", backend, True, timer, pool)
         with _time(timer, "nms"):
             cur = [landmarks_from_offsets(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
             total = [t + c for t, c in zip(total, cur)]
@@ -257,21 +299,22 @@ def refine_landmarks(
 
 
 def detect_batch(
-    images: Sequence[np.ndarray], backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None
+    images: Sequence[np.ndarray], backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None,
+    pool: Executor | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The whole cascade on several RGB images; R-Net and O-Net run once over all images' candidates.
 
     Returns, per image, ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)`` as
     :func:`stage_onet` does; the same as running the stages image by image.
     """
-    cands = [stage_pnet(im, backend, cfg, timer) for im in images]
-    outs = _run_crops(images, [c[:, :4] for c in cands], "rnet", backend, False, timer)
+    cands = [stage_pnet(im, backend, cfg, timer, pool) for im in images]
+    outs = _run_crops(images, [c[:, :4] for c in cands], "rnet", backend, False, timer, pool)
     with _time(timer, "nms"):
         cands = [_rnet_post(c, p, r, cfg) if len(c) else c for c, (p, r, _) in zip(cands, outs)]
-    outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer)
+    outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         found = [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
-    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_refine, timer)
+    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_refine, timer, pool=pool)
     return [(b, s, p) for (b, s, _), p in zip(found, points)]
 
 

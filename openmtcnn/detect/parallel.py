@@ -1,8 +1,9 @@
 """Many images on all cores: worker processes, each with its own single-threaded detector.
 
 The nets are small: one image keeps one core busy at best (ONNX Runtime's intra-op
-threads mostly wait on each other for such nets; see docs/speed.md), so a folder goes
-fastest with one process per core, each running whole images. :func:`worker_map` is
+threads mostly wait on each other for such nets; a detector's own thread pool, ``threads``,
+leaves serial parts between the stages; see docs/speed.md), so a folder goes fastest with
+one process per core, each running whole images. :func:`worker_map` is
 the generic part (used by ``openmtcnn detect`` and ``openmtcnn evaluate widerface``);
 :func:`detect_files` runs the detector over image files with it.
 """
@@ -143,8 +144,8 @@ def detect_files(
 ) -> Iterator[FileResult]:
     """Detect faces in image files on ``jobs`` processes (default: one per CPU), one
     :class:`FileResult` per path (in order unless ``ordered=False``); unreadable images
-    come back with ``error`` set, the others go on. ``threads``: ONNX Runtime threads per
-    process. ``keep_images``: also return each
+    come back with ``error`` set, the others go on. ``threads``: CPU threads per process
+    (:class:`~openmtcnn.Detector`'s ``threads``). ``keep_images``: also return each
     decoded RGB array (to draw on or crop from; costs a copy between processes)."""
     spec = DetectorSpec(None if weights is None else str(weights), config or DetectConfig(), threads=threads)
     n = default_jobs() if jobs is None else int(jobs)
