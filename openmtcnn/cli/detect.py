@@ -60,7 +60,11 @@ def add_parser(subparsers: Any) -> None:
         "--crop-margin", type=float, default=0.0, metavar="F", help="context around the face, fraction of the crop on each side (default 0)"
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (errors are still reported)")
-    add_detection_options(p, defaults, "detection")
+    add_detection_options(
+        p, defaults, "detection", threads_default=None,
+        threads_help="CPU threads of the detector for one image, videos and streams: P-Net levels and R-/O-Net chunks "
+        "in parallel (default: all CPUs); in the worker processes for many images (--jobs) default 1",
+    )
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes for images, each running whole images on one core (default: one per CPU when there are several images)")
     vid = p.add_argument_group("videos, cameras and streams")
@@ -271,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
         return usage(f"--every must be >= 1, got {args.every}")
     if args.max_frames is not None and args.max_frames < 1:
         return usage(f"--max-frames must be >= 1, got {args.max_frames}")
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         return usage(f"--threads must be >= 1, got {args.threads}")
     if args.jobs is not None and args.jobs < 1:
         return usage(f"--jobs must be >= 1, got {args.jobs}")
@@ -296,7 +300,8 @@ def run(args: argparse.Namespace) -> int:
         config = DetectConfig().replace(**detection_settings(args))
         resolve_weights(args.weights)  # a missing or unknown weight set is a usage error, before any work
         # in this process: for videos and streams, and for images when there is one job
-        detector = Detector(args.weights, config, threads=args.threads) if jobs == 1 or n_images < len(items) else None
+        threads = args.threads if args.threads is not None else default_jobs()
+        detector = Detector(args.weights, config, threads=threads) if jobs == 1 or n_images < len(items) else None
     except WeightsError as e:
         return usage(str(e))
     except ValueError as e:  # a detection setting out of range
@@ -364,7 +369,7 @@ def _image_results(items: list[Item], args: argparse.Namespace, config: Any, det
         from ..detect.parallel import detect_files
 
         keep = bool(args.draw or args.crops)
-        results = detect_files([it.source for it in images], args.weights, config, jobs=jobs, threads=args.threads, keep_images=keep)
+        results = detect_files([it.source for it in images], args.weights, config, jobs=jobs, threads=args.threads or 1, keep_images=keep)
         try:
             for it in items:
                 if it.kind != "image":

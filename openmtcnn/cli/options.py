@@ -9,7 +9,12 @@ from ..config import DetectConfig
 
 
 def add_detection_options(
-    p: argparse.ArgumentParser, defaults: DetectConfig, title: str, *, threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)"
+    p: argparse.ArgumentParser,
+    defaults: DetectConfig,
+    title: str,
+    *,
+    threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)",
+    threads_default: int | None = 1,
 ) -> argparse._ArgumentGroup:
     """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-refine --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
@@ -24,7 +29,7 @@ def add_detection_options(
                    help=f"resize pyramid levels from earlier levels (chained, faster) or each from the full image (direct, as the original code) (default {defaults.pyramid})")
     g.add_argument("--landmark-refine", type=int, default=defaults.landmark_refine, metavar="N",
                    help=f"extra O-Net passes for the landmarks, on crops placed on the points; 0 = as the original MTCNN (default {defaults.landmark_refine})")
-    g.add_argument("--threads", type=int, default=1, metavar="N", help=threads_help)
+    g.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
     return g
 
 
