@@ -517,6 +517,36 @@ def floor_table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def net_floor_table(res: dict) -> str:
+    """Each network's time (median of the stage breakdown) against its own floor, and the time no floor covers."""
+    rate = res["gemm"]["macs_per_s"]
+    lines = [
+        "| weights | image | P-Net ms / floor / × | R-Net ms / floor / × | O-Net ms / floor / × | nets × floor | "
+        "pyramid + crops + NMS + other ms | share of the time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    run = next((r for r in res["runs"] if r["threads"] == 1), None)
+    if run is None:
+        return ""
+    for name in ("openmtcnn", "openmtcnn-original"):
+        e = run["peers"].get(name, {})
+        if e.get("status") != "ok":
+            continue
+        for key, label in (("vga", "VGA"), ("hd", "1080p")):
+            x = e.get(key, {})
+            st, m = x.get("stages_ms"), x.get("macs")
+            if not st or not m:
+                continue
+            cells, nets, floors = [], 0.0, 0.0
+            for stage in ("pnet", "rnet", "onet"):
+                floor = m[stage] / rate * 1000
+                cells.append(f"{st[stage]:.1f} / {floor:.1f} / {st[stage] / floor:.2f}")
+                nets, floors = nets + st[stage], floors + floor
+            rest = sum(st.get(k, 0.0) for k in ("pyramid", "crops", "nms", "other"))
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + f" | {nets / floors:.2f} | {rest:.1f} | {rest / (rest + nets):.0%} |")
+    return "\n".join(lines)
+
+
 def stage_table(res: dict) -> str:
     """Median per stage; CPU time where the run recorded it so (``stage_clock``), else wall time."""
     keys = ["pyramid", "pnet", "nms", "crops", "rnet", "onet", "other", "total"]
@@ -591,6 +621,11 @@ def markdown(res: dict) -> str:
         "size, R-Net and O-Net per candidate) divided by the measured GEMM rate.",
         "",
         floor_table(res),
+        "",
+        "Each network against its own floor (its multiply-adds over the GEMM rate; times from the stage breakdown below), "
+        "and the work no floor counts: resizing the pyramid, cropping and resizing candidates, NMS.",
+        "",
+        net_floor_table(res),
         "",
         "## Where the time goes (median ms per image; CPU time of the process where marked)",
         "",
