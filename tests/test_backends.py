@@ -42,6 +42,7 @@ def test_graph_rewrite_is_equivalent(random_weights, rng):
         assert next(n for n in graph.node if first_conv.output[0] in n.input).op_type == "MaxPool"  # pool before PReLU
         widths = [i.dims[0] for n in graph.node if n.op_type == "Conv" for i in graph.initializer if i.name == n.input[1]]
         assert all(c % 16 == 0 for c in widths[:1])  # P-Net's 10 and R-Net's 28 channels padded
+        assert ops.count("Split") == (stage == "pnet")  # P-Net's face and box heads: one convolution
     for stage, x in batches(rng).items():
         for a, b in zip(plain.run(stage, x), fast.run(stage, x)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
