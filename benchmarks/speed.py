@@ -502,15 +502,17 @@ def targets(res: dict) -> str:
     return "\n".join(out)
 
 
-def floor_table(res: dict) -> str:
-    lines = ["| weights | image | MACs (P / R / O-Net) | floor ms | median ms | × floor | CPU ms | CPU × floor |", "|---|---|---|---|---|---|---|---|"]
+def ours_single_thread(res: dict) -> list[tuple[str, dict]]:
+    """(name, entry) of openmtcnn's weight sets that ran in the 1-thread run."""
     run = next((r for r in res["runs"] if r["threads"] == 1), None)
     if run is None:
-        return ""
-    for name in ("openmtcnn", "openmtcnn-original"):
-        e = run["peers"].get(name, {})
-        if e.get("status") != "ok":
-            continue
+        return []
+    return [(n, run["peers"][n]) for n in ("openmtcnn", "openmtcnn-original") if run["peers"].get(n, {}).get("status") == "ok"]
+
+
+def floor_table(res: dict) -> str:
+    lines = ["| weights | image | MACs (P / R / O-Net) | floor ms | median ms | × floor | CPU ms | CPU × floor |", "|---|---|---|---|---|---|---|---|"]
+    for name, e in ours_single_thread(res):
         for key, label in (("vga", "VGA"), ("hd", "1080p"), ("wider", f"WIDER-{res.get('n_wider', 100)} (mean MACs)")):
             x = e.get(key, {})
             if "macs" not in x:
@@ -531,13 +533,7 @@ def net_floor_table(res: dict) -> str:
         "pyramid + crops + NMS + other ms | share of the time |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    run = next((r for r in res["runs"] if r["threads"] == 1), None)
-    if run is None:
-        return ""
-    for name in ("openmtcnn", "openmtcnn-original"):
-        e = run["peers"].get(name, {})
-        if e.get("status") != "ok":
-            continue
+    for name, e in ours_single_thread(res):
         for key, label in (("vga", "VGA"), ("hd", "1080p")):
             x = e.get(key, {})
             st, m = x.get("stages_ms"), x.get("macs")
