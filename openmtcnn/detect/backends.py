@@ -156,14 +156,12 @@ def _fold_face_softmax(gr: _Graph) -> None:
             continue
         w, b = gr.array(head.input[1]), gr.array(head.input[2])
         a = _attrs(head)
-        if head.op_type == "Gemm" and (a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0):
-            continue
+        if b.shape != (2,) or head.op_type == "Gemm" and (a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0):
+            continue  # not a plain two-logit head
         if head.op_type == "Gemm" and not a.get("transB", 0):
-            wd = (w[:, 1] - w[:, 0])[:, None]
+            wd = (w[:, 1] - w[:, 0])[:, None]  # weights (inputs, outputs)
         else:
-            wd = (w[1] - w[0])[None]
-        if (wd.shape[0] if head.op_type == "Conv" or a.get("transB", 0) else wd.shape[1]) != 1 or b.shape != (2,):
-            continue
+            wd = (w[1] - w[0])[None]  # weights (outputs, ...)
         head.input[1] = gr.add(f"{head.output[0]}/face_w", wd)
         head.input[2] = gr.add(f"{head.output[0]}/face_b", b[1:] - b[:1])
         softmax.op_type = "Sigmoid"
