@@ -76,6 +76,11 @@ class _Graph:
             if value is not None:
                 self.consts[node.output[0]] = value
 
+    @property
+    def opset(self) -> int:
+        """The default-domain opset the model declares (13 when it declares none)."""
+        return max((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), default=13)
+
     def array(self, name: str) -> np.ndarray:
         from onnx import numpy_helper
 
@@ -168,8 +173,7 @@ def _fold_face_softmax(gr: _Graph) -> None:
         del softmax.attribute[:]
         gather.op_type = "Squeeze"
         del gather.attribute[:]
-        opset = max((o.version for o in gr.model.opset_import if o.domain in ("", "ai.onnx")), default=13)
-        if opset >= 13:
+        if gr.opset >= 13:
             gather.input[1] = gr.add(f"{gather.output[0]}/axes", np.array([1], np.int64))
         else:
             del gather.input[1]
@@ -359,9 +363,8 @@ def _merge_sibling_convs(gr: _Graph) -> None:
             continue
         key = (node.input[0], tuple(sorted((k, str(v)) for k, v in a.items())), tuple(gr.consts[node.input[1]].dims[1:]))
         groups.setdefault(key, []).append(node)
-    opset = max((o.version for o in gr.model.opset_import if o.domain in ("", "ai.onnx")), default=13)
     for convs in groups.values():
-        if len(convs) < 2 or opset < 13:
+        if len(convs) < 2 or gr.opset < 13:
             continue
         ws = [gr.array(c.input[1]) for c in convs]
         bs = [gr.array(c.input[2]) for c in convs]

@@ -56,7 +56,6 @@ class Detector:
         **overrides: Any,
     ):
         self.config = (config or DetectConfig()).replace(**overrides)
-        self.threads = threads
         workers = threads if threads and threads > 1 and (backend is None or backend == "onnx") else 1
         self.backend: Backend = make_backend(backend, weights, threads=1 if workers > 1 else threads, device=device)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="openmtcnn") if workers > 1 else None
