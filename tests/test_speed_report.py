@@ -1,0 +1,62 @@
+"""The speed benchmark's arithmetic: the compute floor and the targets it reports (no timing here)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+
+
+@pytest.fixture(scope="module")
+def speed():
+    spec = importlib.util.spec_from_file_location("openmtcnn_bench_speed", SPEED)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def timing(ms, macs=None, gemm=None):
+    t = {"wall": {"median_ms": ms, "p90_ms": ms}, "cpu": {"median_ms": ms, "p90_ms": ms}, "faces": 1}
+    if macs:
+        t["macs"] = {"pnet": macs[0], "rnet": macs[1], "onet": macs[2], "total": sum(macs)}
+    if gemm:
+        t["gemm"] = {"median_macs_per_s": gemm[0], "best_macs_per_s": gemm[1], "n": 15}
+    return t
+
+
+def result(ours_vga, facenet_ms=100.0):
+    return {
+        "gemm": {"macs_per_s": 50e9},
+        "runs": [{"threads": 1, "peers": {
+            "openmtcnn": {"status": "ok", "vga": ours_vga},
+            "facenet-pytorch": {"status": "ok", "vga": timing(facenet_ms)},
+        }}],
+    }
+
+
+def test_floor_uses_the_rate_measured_between_the_passes(speed):
+    # 1e9 multiply-adds; 40e9/s between the passes -> floor 25 ms; the fastest product of the run (80e9/s) -> 12.5 ms
+    res = result(timing(40.0, macs=(5e8, 3e8, 2e8), gemm=(40e9, 80e9)))
+    speed.derive(res)
+    vga = res["runs"][0]["peers"]["openmtcnn"]["vga"]
+    assert vga["floor_ms"] == pytest.approx(25.0)
+    assert vga["wall_over_floor"] == pytest.approx(1.6)
+    assert vga["peak_floor_ms"] == pytest.approx(12.5)
+    assert vga["wall_over_peak_floor"] == pytest.approx(3.2)
+    text = speed.targets(res)
+    assert "ours / compute floor = 1.60 wall" in text and "target <= 2: met" in text
+    assert "ours / facenet-pytorch = 0.40 wall" in text and "target <= 0.33: not met" in text
+
+
+def test_floor_falls_back_to_the_rate_measured_before_the_run(speed):
+    res = result(timing(60.0, macs=(5e8, 3e8, 2e8)))  # no products between the passes (e.g. an older JSON)
+    speed.derive(res)
+    vga = res["runs"][0]["peers"]["openmtcnn"]["vga"]
+    assert vga["floor_ms"] == pytest.approx(20.0)  # 1e9 / 50e9
+    assert "= 3.00 wall" in speed.targets(res) and "not met" in speed.targets(res)
+
+
+def test_gemm_sampler_measures_a_rate(speed):
+    sample = speed.gemm_sampler(64)
+    assert sample() > 0
