@@ -7,11 +7,12 @@
 For each thread count (1 and 2) one worker process loads every detector and runs
 them on the same images with the same settings (min face 20, thresholds
 0.6 / 0.7 / 0.7 for the MTCNNs), after warm-up: a VGA photo, a 1080p photo and a
-fixed sample of WIDER FACE val images. It reports median and p90 milliseconds per
+fixed sample of WIDER FACE val images. The detectors take turns image by image
+(interleaved passes), so that the machine's drifting speed falls on all alike. It reports median and p90 milliseconds per
 image (wall and process CPU time), faces found, each peer's time over ours, where
 our time goes stage by stage, and our time against the compute floor: the
 multiply-adds the cascade performed on that image divided by this machine's
-single-thread float32 matrix-multiply rate, measured in the same run. Then peak
+single-thread float32 matrix-multiply rate, measured between our timed passes. Then peak
 memory (RSS) for a 1080p and a 4K image, each in a fresh process, and folder
 throughput (decode + detect, 2 threads) on the WIDER sample. Peers that are not
 installed are listed as such. The machine's load is recorded: on a busy machine
@@ -200,39 +201,69 @@ def stats(values: list[float]) -> dict:
     return {"median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)), "n": len(a)}
 
 
-def time_peer(peer: Peer, images: list, repeat: int, warmup: int, macs=None, gemm=None) -> dict:
-    """Warm up on the first image, then time ``repeat`` passes over ``images`` (wall and CPU).
+def time_peers(peers: dict, images: list, repeat: int, warmup: int, macs: dict, gemm=None, log=None) -> dict:
+    """Time every peer on ``images``, interleaved: each of ``repeat`` passes runs each peer once per image,
+    in an order that rotates from pass to pass, so that a drift in the machine's speed (tens of percent over
+    minutes on a shared host) falls on all of them alike. Warm-up: ``warmup`` calls per peer on the first image.
 
-    ``gemm``: a :func:`gemm_sampler`, run once after each timed image (outside the timing), so that the
-    compute floor's GEMM rate comes from the same minutes as the times it is compared with."""
-    for _ in range(warmup):
-        peer.detect(images[0])
-    wall, cpu, faces, parts, floor_macs, rates = [], [], [], {}, [], []
-    for _ in range(repeat):
+    ``macs``: peer name -> :class:`macs.CascadeMacs` for ours (multiply-adds per image, for the floor).
+    ``gemm``: a :func:`gemm_sampler`, run once after each image of a pass (outside every timing), so that the
+    compute floor's GEMM rate comes from the same minutes as the times it is compared with.
+    A peer that raises is reported as failed (``{"status": "failed", "error": ...}``) and timed no further.
+    Returns peer name -> median and p90 wall / CPU ms, faces, and for ours the stage breakdown and MACs.
+    """
+    import numpy as np
+
+    live, failed = dict(peers), {}
+
+    def call(name: str, im) -> int | None:
+        try:
+            return live[name].detect(im)
+        except Exception as e:  # one peer's failure must not lose the others' figures
+            failed[name] = {"status": "failed", "error": f"{type(e).__name__}: {e}"[:300]}
+            del live[name]
+            if log:
+                log(f"{name}: failed ({failed[name]['error']})")
+            return None
+
+    for name in list(live):
+        for _ in range(warmup):
+            if call(name, images[0]) is None:
+                break
+    rec = {name: {"wall": [], "cpu": [], "faces": [], "parts": {}, "macs": []} for name in peers}
+    rates: list[float] = []
+    for k in range(repeat):
         for im in images:
-            t, c = time.perf_counter(), time.process_time()
-            faces.append(peer.detect(im))
-            wall.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
+            names = list(live)
+            for name in names[k % max(len(names), 1):] + names[: k % max(len(names), 1)]:
+                peer, r = live[name], rec[name]
+                t, c = time.perf_counter(), time.process_time()
+                n = call(name, im)
+                if n is None:
+                    continue
+                r["wall"].append(time.perf_counter() - t)
+                r["cpu"].append(time.process_time() - c)
+                r["faces"].append(n)
+                if isinstance(peer, Ours):
+                    for part, v in peer.last.timings.items():
+                        r["parts"].setdefault(part, []).append(v)
+                    if name in macs:
+                        tm = peer.det.last_timer
+                        r["macs"].append(macs[name].count(tm.pnet_inputs, tm.batch))
             if gemm is not None:
                 rates.append(gemm())
-            if isinstance(peer, Ours):
-                for k, v in peer.last.timings.items():
-                    parts.setdefault(k, []).append(v)
-                if macs is not None:
-                    tm = peer.det.last_timer
-                    floor_macs.append(macs.count(tm.pnet_inputs, tm.batch))
-    out = {"wall": stats(wall), "cpu": stats(cpu), "faces": int(round(sum(faces) / max(repeat, 1)))}
-    if parts:
-        import numpy as np
-
-        out["stages_ms"] = {k: float(np.median(v) * 1000) for k, v in parts.items()}
-    if floor_macs:
-        out["macs"] = {k: int(sum(m[k] for m in floor_macs) / len(floor_macs)) for k in floor_macs[0]}
-    if rates:
-        import numpy as np
-
-        out["gemm"] = {"median_macs_per_s": float(np.median(rates)), "best_macs_per_s": float(max(rates)), "n": len(rates)}
+    out: dict = dict(failed)
+    for name, r in rec.items():
+        if name in failed:
+            continue
+        x = {"wall": stats(r["wall"]), "cpu": stats(r["cpu"]), "faces": int(round(sum(r["faces"]) / max(repeat, 1)))}
+        if r["parts"]:
+            x["stages_ms"] = {part: float(np.median(v) * 1000) for part, v in r["parts"].items()}
+        if r["macs"]:
+            x["macs"] = {m: int(sum(d[m] for d in r["macs"]) / len(r["macs"])) for m in r["macs"][0]}
+            if rates:
+                x["gemm"] = {"median_macs_per_s": float(np.median(rates)), "best_macs_per_s": float(max(rates)), "n": len(rates)}
+        out[name] = x
     return out
 
 
@@ -268,8 +299,15 @@ def folder_throughput(peer: Peer, paths: list[Path], batched: bool = False, proc
     return {"images": len(paths), "seconds": dt, "images_per_s": len(paths) / dt, "faces": n_faces}
 
 
+def folder_modes(name: str, peer: Peer, threads: int) -> list[tuple[str, dict]]:
+    """(result key, :func:`folder_throughput` arguments) of the folder figures measured for a peer."""
+    if not isinstance(peer, Ours):
+        return [("folder", {})]
+    return [("folder", {}), ("folder_batched", {"batched": True}), ("folder_processes", {"processes": threads})]
+
+
 def worker(spec: dict) -> dict:
-    """One process, one thread count: every peer on the same images."""
+    """One process, one thread count: every peer on the same images, timed interleaved (:func:`time_peers`)."""
     threads = spec["threads"]
     import cv2
 
@@ -277,11 +315,16 @@ def worker(spec: dict) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from macs import CascadeMacs
 
+    def log(msg: str) -> None:
+        print(f"[{threads} thr] {msg}", file=sys.stderr, flush=True)
+
     vga = fit(load_rgb(spec["vga"]), 640, 480)
     hd = fit(load_rgb(spec["hd"]), 1920, 1080)
     wider_paths = [Path(p) for p in spec["wider"]]
     wider = [load_rgb(p) for p in wider_paths]
-    result = {"threads": threads, "peers": {}, "stage_clock": "cpu"}
+    result = {"threads": threads, "peers": {}, "stage_clock": "cpu", "interleaved": True}
+    peers: dict[str, Peer] = {}
+    macs: dict = {}
     for name in spec["peers"]:
         entry: dict = {"note": PEER_NOTES[name]}
         result["peers"][name] = entry
@@ -295,28 +338,49 @@ def worker(spec: dict) -> dict:
         except Exception as e:  # a missing package or weights: listed, not dropped
             entry["status"] = "not available"
             entry["error"] = f"{type(e).__name__}: {e}"[:300]
-            print(f"[{threads} thr] {name}: not available ({entry['error']})", file=sys.stderr, flush=True)
+            log(f"{name}: not available ({entry['error']})")
             continue
         entry["status"] = "ok"
-        macs = gemm = None
+        peers[name] = peer
         if isinstance(peer, Ours):
-            macs = CascadeMacs(peer.det.backend.weights_dir, peer.det.backend.input_sizes)
-            gemm = gemm_sampler() if threads == 1 else None  # the floor is a 1-thread figure (BLAS pinned to 1 thread)
+            macs[name] = CascadeMacs(peer.det.backend.weights_dir, peer.det.backend.input_sizes)
             entry["graph_optimized"] = bool(getattr(peer.det.backend, "graph_optimized", False))
-        try:
-            entry["vga"] = time_peer(peer, [vga], spec["repeat"], spec["warmup"], macs, gemm)
-            entry["hd"] = time_peer(peer, [hd], max(3, spec["repeat"] // 3), 1, macs, gemm)
-            if name in spec["wider_peers"]:
-                entry["wider"] = time_peer(peer, wider, 1, 1, macs, gemm)
-            if threads == max(spec["all_threads"]) and name in spec["folder_peers"]:
-                entry["folder"] = folder_throughput(peer, wider_paths, batched=False)
-                if isinstance(peer, Ours):
-                    entry["folder_batched"] = folder_throughput(peer, wider_paths, batched=True)
-                    entry["folder_processes"] = folder_throughput(peer, wider_paths, processes=threads)
-        except Exception as e:
-            entry["status"] = "failed"
-            entry["error"] = f"{type(e).__name__}: {e}"[:300]
-        print(f"[{threads} thr] {name}: done", file=sys.stderr, flush=True)
+    gemm = gemm_sampler() if threads == 1 and macs else None  # the floor is a 1-thread figure (BLAS pinned to 1 thread)
+
+    def measure(key: str, names: list[str], images: list, repeat: int, warmup: int) -> None:
+        live = {n: peers[n] for n in names if n in peers and result["peers"][n]["status"] == "ok"}
+        log(f"{key}: {', '.join(live)}")
+        for name, x in time_peers(live, images, repeat, warmup, macs, gemm, log).items():
+            if x.get("status") == "failed":
+                result["peers"][name].update(x)
+            else:
+                result["peers"][name][key] = x
+
+    measure("vga", list(peers), [vga], spec["repeat"], spec["warmup"])
+    measure("hd", list(peers), [hd], max(3, spec["repeat"] // 3), 1)
+    measure("wider", [n for n in peers if n in spec["wider_peers"]], wider, 1, 1)
+    if threads == max(spec["all_threads"]):
+        # two rounds, the second in reverse order, so that neither end of the run favours a peer
+        runs = [(n, key, kw) for n in peers if n in spec["folder_peers"] for key, kw in folder_modes(n, peers[n], threads)]
+        totals: dict = {}
+        for order in (runs, runs[::-1]):
+            for name, key, kw in order:
+                if result["peers"][name]["status"] != "ok":
+                    continue
+                log(f"folder: {name} {key}")
+                try:
+                    f = folder_throughput(peers[name], wider_paths, **kw)
+                except Exception as e:
+                    result["peers"][name].update(status="failed", error=f"{type(e).__name__}: {e}"[:300])
+                    continue
+                acc = totals.setdefault((name, key), {"images": 0, "seconds": 0.0, "faces": f["faces"], "rounds": 0})
+                acc["images"] += f["images"]
+                acc["seconds"] += f["seconds"]
+                acc["rounds"] += 1
+        for (name, key), acc in totals.items():
+            if result["peers"][name]["status"] == "ok":
+                result["peers"][name][key] = {**acc, "images_per_s": acc["images"] / acc["seconds"]}
+    log("done")
     return result
 
 
@@ -651,7 +715,9 @@ def markdown(res: dict) -> str:
         "",
         f"Settings: min face {MIN_FACE} px, scale factor {FACTOR}, thresholds {THRESHOLDS} for every MTCNN; VGA = a WIDER val photo "
         f"with several faces resized to 640x480, 1080p = another resized to 1920x1080, WIDER-100 = {res['n_wider']} WIDER val images "
-        "spread evenly over the sorted file list. Times are per image, after warm-up, one process per thread count.",
+        "spread evenly over the sorted file list. Times are per image, after warm-up, one process per thread count"
+        + ("; the detectors take turns image by image, in a rotating order, so that a drift in the machine's speed falls on "
+           "all of them alike." if any(r.get("interleaved") for r in res["runs"]) else "."),
         "",
         "## Detectors",
         "",
@@ -687,6 +753,9 @@ def markdown(res: dict) -> str:
         stage_table(res),
         "",
         f"## Folder throughput (WIDER-{res.get('n_wider', 100)}, 2 threads, decoding included)",
+        "",
+        "Each figure is two runs over the folder, the second round in reverse order of detectors and modes; "
+        "`seconds` is their sum." if any(r.get("interleaved") for r in res["runs"]) else "",
         "",
         folder_table(res),
         "",

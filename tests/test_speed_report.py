@@ -60,3 +60,26 @@ def test_floor_falls_back_to_the_rate_measured_before_the_run(speed):
 def test_gemm_sampler_measures_a_rate(speed):
     sample = speed.gemm_sampler(64)
     assert sample() > 0
+
+
+def test_time_peers_interleaves_and_keeps_the_others_when_one_fails(speed):
+    calls = []
+
+    class Fake(speed.Peer):
+        def __init__(self, name, fail_at=None):
+            self.name, self.fail_at, self.n = name, fail_at, 0
+
+        def detect(self, rgb):
+            self.n += 1
+            calls.append(self.name)
+            if self.fail_at is not None and self.n >= self.fail_at:
+                raise RuntimeError("broken model")
+            return 2
+
+    peers = {"a": Fake("a"), "b": Fake("b"), "c": Fake("c", fail_at=3)}
+    out = speed.time_peers(peers, [object()], repeat=4, warmup=1, macs={})
+    timed = calls[3:]  # after one warm-up call each
+    assert timed[:3] == ["a", "b", "c"] and timed[3:5] == ["b", "c"]  # pass 2 starts one peer later; c fails there
+    assert out["c"] == {"status": "failed", "error": "RuntimeError: broken model"}
+    for name in ("a", "b"):
+        assert out[name]["wall"]["n"] == 4 and out[name]["faces"] == 2
