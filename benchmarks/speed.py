@@ -299,7 +299,7 @@ def folder_throughput(peer: Peer, paths: list[Path], batched: bool = False, proc
     return {"images": len(paths), "seconds": dt, "images_per_s": len(paths) / dt, "faces": n_faces}
 
 
-def folder_modes(name: str, peer: Peer, threads: int) -> list[tuple[str, dict]]:
+def folder_modes(peer: Peer, threads: int) -> list[tuple[str, dict]]:
     """(result key, :func:`folder_throughput` arguments) of the folder figures measured for a peer."""
     if not isinstance(peer, Ours):
         return [("folder", {})]
@@ -361,7 +361,7 @@ def worker(spec: dict) -> dict:
     measure("wider", [n for n in peers if n in spec["wider_peers"]], wider, 1, 1)
     if threads == max(spec["all_threads"]):
         # two rounds, the second in reverse order, so that neither end of the run favours a peer
-        runs = [(n, key, kw) for n in peers if n in spec["folder_peers"] for key, kw in folder_modes(n, peers[n], threads)]
+        runs = [(n, key, kw) for n in peers if n in spec["folder_peers"] for key, kw in folder_modes(peers[n], threads)]
         totals: dict = {}
         for order in (runs, runs[::-1]):
             for name, key, kw in order:
