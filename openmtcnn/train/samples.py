@@ -40,7 +40,8 @@ from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 SPLITS = ("train", "val")
 LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
-LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square"}  # left out of the fingerprint while unset
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square",
+                 "border_crops"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -51,8 +52,15 @@ def _squares(cx: np.ndarray, cy: np.ndarray, side: np.ndarray) -> np.ndarray:
     return B.integer_boxes(np.column_stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]))
 
 
-def _inside(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
-    return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+def _inside(boxes: np.ndarray, w: int, h: int, outside: float | None = None) -> np.ndarray:
+    """Which boxes lie wholly inside a ``w x h`` image, or with ``outside`` > 0, have at most that fraction of
+    their area past its border."""
+    if not outside:
+        return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+    iw = np.clip(np.minimum(boxes[:, 2], w) - np.maximum(boxes[:, 0], 0), 0, None)
+    ih = np.clip(np.minimum(boxes[:, 3], h) - np.maximum(boxes[:, 1], 0), 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return iw * ih >= (1.0 - outside) * area
 
 
 def random_negatives(rng: np.random.Generator, w: int, h: int, gt: np.ndarray, n: int, s: SampleConfig, min_side: int) -> np.ndarray:
@@ -182,7 +190,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
     for f in np.flatnonzero(usable):
         boxes.append(near_negatives(rng, gt[f], w, h, gt, s.near_neg_per_face, s, min_side))
         j = jittered(rng, gt[f], s.jitter_per_face, s)
-        boxes.append(j[_inside(j, w, h)])
+        boxes.append(j[_inside(j, w, h, s.border_crops)])
     if s.detections is not None and backend is not None:
         d = s.detections
         dcfg = DetectConfig(
