@@ -776,7 +776,7 @@ def markdown(res: dict) -> str:
         "",
         "## What the detector does to be fast",
         "",
-        "- The ONNX graphs are rewritten at load time (`openmtcnn.detect.backends.optimize_graph`; same results up to "
+        "- The ONNX graphs are rewritten at load time (`openmtcnn.detect.rewrites.optimize_graph`; same results up to "
         "float rounding, about 1e-6): ONNX Runtime's PReLU is slow and breaks its blocked (NCHWc) convolution layout, so each "
         "per-channel PReLU becomes `x + (1 - a) relu(-x)` in two depthwise 1x1 convolutions it fuses; where a max-pool follows, "
         "the pool runs first and the PReLU after it on a quarter of the pixels (exact for slopes >= 0; negative slopes through "

@@ -25,7 +25,7 @@ def test_graph_rewrite_is_equivalent(random_weights, rng):
     plain = OnnxBackend(random_weights, threads=1, optimize=False)
     fast = OnnxBackend(random_weights, threads=1)
     assert fast.graph_optimized and not plain.graph_optimized
-    from openmtcnn.detect.backends import optimize_graph
+    from openmtcnn.detect.rewrites import optimize_graph
 
     for stage, fc_prelus in (("pnet", 0), ("rnet", 1), ("onet", 1)):
         ops = [n.op_type for n in optimize_graph(onnx.load(str(random_weights / f"{stage}.onnx"))).graph.node]
@@ -65,7 +65,7 @@ def test_rewrite_handles_slopes_of_any_sign(tmp_path, rng):
     plain, fast = OnnxBackend(out, threads=1, optimize=False), OnnxBackend(out, threads=1)
     import onnx
 
-    from openmtcnn.detect.backends import optimize_graph
+    from openmtcnn.detect.rewrites import optimize_graph
 
     # P-Net's first layer: 4 negative slopes in 10 channels fit the padding to 16, so the pool moves
     # first and a full 1x1 convolution combines; R-Net's 12 in 28 would not (left as a split PReLU)
@@ -146,7 +146,7 @@ def test_torch_backend_without_gpu_says_so(random_weights):
 def test_torch_backend_rejects_a_wrong_manifest(random_weights, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from openmtcnn.detect.backends import nets_from_onnx
+    from openmtcnn.nets.export import load_weight_set
 
     w = tmp_path / "w"
     shutil.copytree(random_weights, w)
@@ -154,4 +154,4 @@ def test_torch_backend_rejects_a_wrong_manifest(random_weights, tmp_path):
     manifest["nets"]["rnet"]["alpha"] = 0.5
     (w / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="rnet.onnx: parameter"):
-        nets_from_onnx(w)
+        load_weight_set(w)
