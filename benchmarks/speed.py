@@ -106,10 +106,12 @@ class Ours(Peer):
         from openmtcnn import Detector
 
         self.det = Detector(self.weights, threads=threads, min_face_size=MIN_FACE, thresholds=THRESHOLDS, scale_factor=FACTOR)
-        self.det.clock = time.process_time  # stage breakdown in CPU time: steadier on a busy machine
 
     def detect(self, rgb):
-        self.last = self.det.detect_rgb(rgb)
+        from openmtcnn.detect import StageTimer
+
+        self.timer = StageTimer.cpu()  # stage breakdown in CPU time: steadier on a busy machine
+        self.last = self.det.detect_rgb(rgb, timer=self.timer)
         return len(self.last)
 
 
@@ -253,7 +255,7 @@ def time_peers(peers: dict, images: list, repeat: int, warmup: int, macs: dict, 
                     for part, v in peer.last.timings.items():
                         r["parts"].setdefault(part, []).append(v)
                     if name in macs:
-                        tm = peer.det.last_timer
+                        tm = peer.timer
                         r["macs"].append(macs[name].count(tm.pnet_inputs, tm.batch))
             if gemm is not None:
                 rates.append(gemm())
@@ -776,7 +778,7 @@ def markdown(res: dict) -> str:
         "",
         "## What the detector does to be fast",
         "",
-        "- The ONNX graphs are rewritten at load time (`openmtcnn.detect.backends.optimize_graph`; same results up to "
+        "- The ONNX graphs are rewritten at load time (`openmtcnn.detect.rewrites.optimize_graph`; same results up to "
         "float rounding, about 1e-6): ONNX Runtime's PReLU is slow and breaks its blocked (NCHWc) convolution layout, so each "
         "per-channel PReLU becomes `x + (1 - a) relu(-x)` in two depthwise 1x1 convolutions it fuses; where a max-pool follows, "
         "the pool runs first and the PReLU after it on a quarter of the pixels (exact for slopes >= 0; negative slopes through "

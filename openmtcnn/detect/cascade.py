@@ -53,17 +53,25 @@ LANDMARK_CROP_SCALE = 1.15
 class StageTimer:
     """Adds up time per named part of the cascade (seconds) and counts the network work.
 
-    ``clock``: ``time.perf_counter`` (wall time, default) or e.g. ``time.thread_time``
-    (CPU time of the measuring thread: steadier on a busy machine, and right when parts run
-    on several threads). Safe to use from several threads.
+    ``clock`` times the parts; ``total_clock`` (default: ``clock``) times a whole detection call
+    (:class:`~openmtcnn.detect.detector.Detector` reads it). Wall time by default;
+    :meth:`cpu` measures CPU time instead. A timer adds up over every call it is passed to.
+    Safe to use from several threads.
     """
 
-    def __init__(self, clock=time.perf_counter) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter, total_clock: Callable[[], float] | None = None) -> None:
         self.clock = clock
+        self.total_clock = total_clock or clock
         self.seconds: dict[str, float] = {}
         self.pnet_inputs: list[tuple[int, int]] = []  # (h, w) of every P-Net level
         self.batch: dict[str, int] = {"rnet": 0, "onet": 0}  # crops evaluated
         self._lock = threading.Lock()
+
+    @classmethod
+    def cpu(cls) -> "StageTimer":
+        """CPU time: parts by the CPU time of the thread that runs them (right when parts run on a
+        thread pool), whole calls by the process's; steadier than wall time on a busy machine."""
+        return cls(time.thread_time, time.process_time)
 
     @contextmanager
     def __call__(self, part: str) -> Iterator[None]:

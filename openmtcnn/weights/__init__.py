@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
         )
     missing = [f"{s}.onnx" for s in STAGE_NAMES if not (candidates[0] / f"{s}.onnx").is_file()]
     raise WeightsError(f"{weights}: not a weight folder (missing {', '.join(missing)})")
+
+
+def read_manifest(weights_dir: str | os.PathLike) -> dict:
+    """A weight folder's ``manifest.json`` (variant, per-net architecture, source); ``{}`` when it has none."""
+    manifest = Path(weights_dir) / "manifest.json"
+    return json.loads(manifest.read_text()) if manifest.exists() else {}
 
 
 def bundled_sets() -> list[str]:

@@ -1,41 +1,20 @@
-"""Runtimes that evaluate the nets.
+"""Rewrites of a net's ONNX graph into a faster, equivalent form (up to float rounding, about 1e-6).
 
-* :class:`OnnxBackend` (default): ONNX Runtime on the CPU, no deep-learning framework.
-  At load time each graph is rewritten into an equivalent, faster form (see
-  :func:`optimize_graph`; needs the ``onnx`` package, otherwise the graph is used as is).
-* :class:`TorchBackend`: PyTorch, for batch inference on a GPU (``device="cuda"``) or
-  on the CPU. It reads the same weight folder: the ONNX initializers are loaded back
-  into :class:`openmtcnn.nets.MTCNNNet` modules (architecture from ``manifest.json``),
-  so one folder of ``*.onnx`` files serves both backends.
-
-A backend evaluates one stage on a float32 NCHW batch and returns
-``(prob, box, landmarks)``; ``landmarks`` is ``None`` when the caller passed
-``landmarks=False`` (P-Net and R-Net never need them).
+ONNX Runtime runs the exported nets slower than it could: its ``PRelu`` kernel is slow and leaves the
+blocked (NCHWc) convolution layout, a face softmax over two channels costs a pass of its own, and
+P-Net's heads read the same input twice. :func:`optimize_graph` applies each rewrite below in turn;
+:class:`Graph` is the editable view they share (constants by name, producers and consumers).
+Needs the ``onnx`` package; numpy otherwise.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
-from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any
 
 import numpy as np
 
-from ..weights import STAGE_NAMES, WeightsError, resolve_weights
 
-Outputs = tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
-
-
-class Backend(Protocol):
-    """Evaluates one stage on a float32 NCHW batch; returns ``(prob, box, landmarks)``."""
-
-    input_sizes: dict[str, int]
-
-    def run(self, stage: str, batch: np.ndarray, landmarks: bool = True) -> Outputs: ...
-
-
-def _constants(graph: Any) -> dict[str, Any]:
+def constants(graph: Any) -> dict[str, Any]:
     """Initializers by name, plus the outputs of ``Identity`` nodes over them (the exporter
     shares equal tensors, e.g. untrained PReLU slopes, through such nodes)."""
     consts = {i.name: i for i in graph.initializer}
@@ -44,14 +23,6 @@ def _constants(graph: Any) -> dict[str, Any]:
             consts[node.output[0]] = consts[node.input[0]]
     return consts
 
-
-def _read_manifest(weights_dir: Path) -> dict:
-    manifest = weights_dir / "manifest.json"
-    return json.loads(manifest.read_text()) if manifest.exists() else {}
-
-
-# ----------------------------------------------------------------------------------------------
-# Graph rewriting (equivalent up to float rounding)
 
 #: channel multiple that keeps ONNX Runtime's convolutions in its blocked (NCHWc) layout: its
 #: kernels pad outputs to multiples of 16 on this project's AVX2 machine (40 channels ran as 48)
@@ -64,12 +35,12 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-class _Graph:
+class Graph:
     """A net's ONNX graph being rewritten: constants by name, producers and consumers of each tensor."""
 
     def __init__(self, model: Any):
         self.model, self.g = model, model.graph
-        self.consts = _constants(self.g)
+        self.consts = constants(self.g)
         self.nodes = list(self.g.node)
         for node in self.nodes:  # values of Constant nodes (the exporter's gather indices)
             value = _attrs(node).get("value") if node.op_type == "Constant" else None
@@ -132,7 +103,7 @@ class _Graph:
         return self.model
 
 
-def _fold_face_softmax(gr: _Graph) -> None:
+def _fold_face_softmax(gr: Graph) -> None:
     """``Gather(Softmax(head(x)), 1)`` -> ``Squeeze(Sigmoid(head'(x)))``, ``head'`` giving ``logit_1 - logit_0``.
 
     The face probability of a two-way softmax is the sigmoid of the logits' difference; folding the
@@ -180,7 +151,7 @@ def _fold_face_softmax(gr: _Graph) -> None:
             gather.attribute.append(helper.make_attribute("axes", [1]))
 
 
-def _pad_channels(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
+def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
     """Give convolutions a multiple of ``block`` output channels (zero filters, zero slopes, zero weights downstream).
 
     ONNX Runtime keeps a convolution's output in its blocked layout only when the channels fill whole
@@ -226,7 +197,7 @@ def _pad_channels(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
         nxt.input[1] = gr.add(f"{nxt.output[0]}/padded_w", np.concatenate([w2, np.zeros((w2.shape[0], pad, *w2.shape[2:]), w2.dtype)], axis=1))
 
 
-def _pool_before_prelu(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
+def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
     """``Conv -> PRelu -> MaxPool -> Conv`` with the PReLU moved after the pool, where it sees a quarter of the pixels.
 
     A PReLU with slope ``a >= 0`` is non-decreasing, so it commutes with a max: ``pool(prelu(x)) =
@@ -315,7 +286,7 @@ def _pool_before_prelu(gr: _Graph, block: int = CHANNEL_BLOCK) -> None:
         gr.nodes[j + 1 : j + 1] = combine
 
 
-def _split_prelus(gr: _Graph) -> None:
+def _split_prelus(gr: Graph) -> None:
     """Per-channel ``PRelu(x, a)`` on 4-D tensors -> ``x + DepthwiseConv1x1(Relu(DepthwiseConv1x1(x, -1)), 1 - a)``.
 
     ONNX Runtime's ``PRelu`` kernel is slow (a few ns per element) and is not part of its blocked
@@ -348,7 +319,7 @@ def _split_prelus(gr: _Graph) -> None:
     gr.nodes = out
 
 
-def _merge_sibling_convs(gr: _Graph) -> None:
+def _merge_sibling_convs(gr: Graph) -> None:
     """Ungrouped convolutions with the same input and attributes (P-Net's face and box heads) -> one
     convolution over the stacked filters and a ``Split``: one pass over the input instead of one
     per head, and one layout conversion of the output."""
@@ -377,7 +348,7 @@ def _merge_sibling_convs(gr: _Graph) -> None:
         gr.nodes[i:i] = [conv, split]
 
 
-def _pad_ceil_pools(gr: _Graph) -> None:
+def _pad_ceil_pools(gr: Graph) -> None:
     """Max-pools with ``ceil_mode=1`` (not in the blocked layout) -> ``ceil_mode=0`` with ``stride - 1``
     pixels of padding at the bottom and right: the same windows over the same pixels for every input
     size (padding never wins a max)."""
@@ -418,7 +389,7 @@ def optimize_graph(model: Any, pad_pools: bool = False, outputs: "tuple[str, ...
     """
     import copy
 
-    gr = _Graph(copy.deepcopy(model))
+    gr = Graph(copy.deepcopy(model))
     gr.prune(outputs)
     _fold_face_softmax(gr)
     _pool_before_prelu(gr)
@@ -429,229 +400,3 @@ def optimize_graph(model: Any, pad_pools: bool = False, outputs: "tuple[str, ...
         _pad_ceil_pools(gr)
     return gr.finish()
 
-
-# ----------------------------------------------------------------------------------------------
-# ONNX Runtime
-
-
-#: intra-op threads of ONNX Runtime when the caller gives none. The nets are small: with a
-#: second thread, one image took longer (pool synchronisation), so one process uses one core
-#: and many images use more processes (:mod:`openmtcnn.detect.parallel`); 0 = ONNX Runtime's own choice
-DEFAULT_ONNX_THREADS = 1
-
-
-def session_options(threads: int | None = None, spinning: bool | None = None):
-    """The ONNX Runtime options every net is loaded with (one place, so the benchmark reports them).
-
-    Full graph optimisation (operator fusion, NCHWc blocked layout on x86); one
-    inter-op thread and sequential execution (the nets are chains: nothing runs in
-    parallel between operators); ``threads`` intra-op threads (``None``: ONNX
-    Runtime's default, one per physical core); memory arena and memory-pattern
-    reuse on (defaults). ``spinning``: whether idle pool threads busy-wait for work;
-    ``None`` leaves ONNX Runtime's default (on), ``False`` is kinder to a shared CPU.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.inter_op_num_threads = 1
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    if spinning is not None:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    opts.enable_cpu_mem_arena = True
-    opts.enable_mem_pattern = True
-    opts.log_severity_level = 3
-    return opts
-
-
-#: stages whose landmark head the cascade never reads: their default sessions leave it out
-#: (ONNX Runtime evaluates every node of a graph whichever outputs a call asks for)
-LEAN_STAGES = ("pnet", "rnet")
-
-
-class OnnxBackend:
-    """ONNX Runtime sessions for the three nets of a weight folder.
-
-    ``threads``: intra-op threads (``None``: :data:`DEFAULT_ONNX_THREADS`; 0: ONNX Runtime's own choice). ``optimize``:
-    apply :func:`optimize_graph` (equivalent up to float rounding; skipped with a warning when the ``onnx``
-    package is missing). ``spinning``: see :func:`session_options`.
-    ``graph_optimized`` tells whether the rewrite was applied.
-    """
-
-    def __init__(
-        self,
-        weights: str | Path | None = None,
-        threads: int | None = None,
-        *,
-        optimize: bool = True,
-        spinning: bool | None = None,
-    ):
-        self.weights_dir = resolve_weights(weights)
-        self.threads = DEFAULT_ONNX_THREADS if threads is None else threads
-        self._options = session_options(self.threads, spinning)
-        self._onnx = None
-        if optimize:
-            try:
-                import onnx
-
-                self._onnx = onnx
-            except ImportError:
-                warnings.warn("openmtcnn: the `onnx` package is missing; running the nets without the graph rewrite (slower)")
-        self.graph_optimized = self._onnx is not None
-        self.sessions: dict[str, Any] = {}  # the sessions detection uses (lean ones for LEAN_STAGES when optimised)
-        self._full: dict[str, Any] = {}  # sessions with every output, built on first demand
-        self.input_sizes: dict[str, int] = {}
-        for stage in STAGE_NAMES:
-            lean = self.graph_optimized and stage in LEAN_STAGES
-            self.sessions[stage] = self._session(stage, ("prob", "box") if lean else None)
-            if not lean:
-                self._full[stage] = self.sessions[stage]
-            shape = self.sessions[stage].get_inputs()[0].shape
-            self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
-        self.manifest = _read_manifest(self.weights_dir)
-
-    def _session(self, stage: str, outputs: "tuple[str, ...] | None") -> Any:
-        import onnxruntime as ort
-
-        path = self.weights_dir / f"{stage}.onnx"
-        try:
-            source: Any = str(path)
-            if self._onnx is not None:
-                model = optimize_graph(self._onnx.load(source), pad_pools=stage == "pnet", outputs=outputs)
-                source = model.SerializeToString()
-            return ort.InferenceSession(source, self._options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnx / onnxruntime raise their own exception types
-            raise WeightsError(f"{path}: cannot load ONNX net ({e})") from e
-
-    def run(self, stage: str, batch: np.ndarray, landmarks: bool = True) -> Outputs:
-        """Evaluate ``stage`` on ``batch`` (float32 NCHW); ``landmarks=False`` leaves that output out (``None``)."""
-        if landmarks:
-            if stage not in self._full:
-                self._full[stage] = self._session(stage, None)
-            prob, box, lmk = self._full[stage].run(["prob", "box", "landmarks"], {"image": batch})
-            return prob, box, lmk
-        prob, box = self.sessions[stage].run(["prob", "box"], {"image": batch})
-        return prob, box, None
-
-
-# ----------------------------------------------------------------------------------------------
-# PyTorch
-
-
-def nets_from_onnx(weights: str | Path | None = None) -> dict[str, Any]:
-    """Rebuild the three :class:`~openmtcnn.nets.MTCNNNet` modules from a weight folder's ONNX files.
-
-    The architecture of each net comes from ``manifest.json`` (``nets.<stage>``:
-    ``conv``, ``alpha``, ``input_size``; the plain MTCNN nets when absent). Parameters
-    are matched by name (the exporter names them ``net.<module path>``); PReLU slopes,
-    which the exporter renames, are matched by their order in the graph. Any mismatch
-    raises :class:`WeightsError`. Needs torch and onnx.
-    """
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from ..nets.builder import MTCNNNet, NetSpec
-
-    weights_dir = resolve_weights(weights)
-    specs = _read_manifest(weights_dir).get("nets", {})
-    nets = {}
-    for stage in STAGE_NAMES:
-        s = specs.get(stage, {})
-        spec = NetSpec(stage, conv=s.get("conv", "standard"), alpha=float(s.get("alpha", 1.0)), input_size=s.get("input_size"))
-        if stage == "pnet":
-            spec = NetSpec(stage, conv=spec.conv, alpha=spec.alpha)
-        net = MTCNNNet(spec)
-        path = weights_dir / f"{stage}.onnx"
-        model = onnx.load(str(path))
-        arrays = {k: numpy_helper.to_array(v) for k, v in _constants(model.graph).items()}
-        prelu_slopes = [arrays[n.input[1]] for n in model.graph.node if n.op_type == "PRelu" and n.input[1] in arrays]
-        prelu_keys = [k for k, v in net.named_parameters() if k.endswith(".weight") and _is_prelu(net, k)]
-        state = {}
-        for key, param in net.state_dict().items():
-            if key in prelu_keys:
-                i = prelu_keys.index(key)
-                value = prelu_slopes[i] if i < len(prelu_slopes) else None
-            else:
-                value = arrays.get(f"net.{key}")
-            if value is None or value.size != param.numel():
-                got = "missing" if value is None else f"shape {tuple(value.shape)}"
-                raise WeightsError(
-                    f"{path}: parameter {key} {tuple(param.shape)} does not match ({got}); "
-                    "is manifest.json's architecture right for these files?"
-                )
-            state[key] = torch.from_numpy(np.ascontiguousarray(value).reshape(tuple(param.shape)).copy())
-        if len(prelu_slopes) != len(prelu_keys):
-            raise WeightsError(f"{path}: {len(prelu_slopes)} PReLU slopes in the graph, the net has {len(prelu_keys)}")
-        net.load_state_dict(state)
-        nets[stage] = net.eval()
-    return nets
-
-
-def _is_prelu(net: Any, key: str) -> bool:
-    import torch
-
-    module = net.get_submodule(key.rsplit(".", 1)[0])
-    return isinstance(module, torch.nn.PReLU)
-
-
-class TorchBackend:
-    """The nets in PyTorch, on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
-
-    Same weight folder and same outputs as :class:`OnnxBackend` (face probability,
-    box offsets, landmarks), within float tolerance. ``threads`` sets
-    ``torch.set_num_threads`` (process-wide) when given.
-    """
-
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu", threads: int | None = None):
-        import torch
-
-        from ..nets.builder import DeployNet
-
-        self.weights_dir = resolve_weights(weights)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU")
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.nets = {s: DeployNet(n).to(self.device).eval() for s, n in nets_from_onnx(self.weights_dir).items()}
-        self.input_sizes = {s: n.net.spec.size for s, n in self.nets.items()}
-        self.manifest = _read_manifest(self.weights_dir)
-
-    def run(self, stage: str, batch: np.ndarray, landmarks: bool = True) -> Outputs:
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device, non_blocking=True)
-            prob, box, lmk = self.nets[stage](x)
-            return (
-                prob.float().cpu().numpy(),
-                box.float().cpu().numpy(),
-                lmk.float().cpu().numpy() if landmarks else None,
-            )
-
-
-def make_backend(
-    backend: "str | Backend | None",
-    weights: str | Path | None = None,
-    *,
-    threads: int | None = None,
-    device: str | None = None,
-) -> Backend:
-    """``"onnx"`` (default) / ``"torch"`` / a ready backend object -> a backend.
-
-    ``threads=None``: :data:`DEFAULT_ONNX_THREADS` for ONNX Runtime; torch's own setting for torch.
-    """
-    if backend is None or backend == "onnx":
-        if device not in (None, "cpu"):
-            raise ValueError(f"the ONNX Runtime backend runs on the CPU only; for device={device!r} use backend='torch'")
-        return OnnxBackend(weights, threads=threads)
-    if backend == "torch":
-        return TorchBackend(weights, device=device or "cpu", threads=threads)
-    if isinstance(backend, str):
-        raise ValueError(f"unknown backend {backend!r}: use 'onnx' or 'torch' (or pass a backend object)")
-    if not hasattr(backend, "run") or not hasattr(backend, "input_sizes"):
-        raise TypeError(f"backend must be 'onnx', 'torch' or an object with run() and input_sizes, got {type(backend).__name__}")
-    return backend
