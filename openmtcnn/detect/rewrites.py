@@ -158,7 +158,9 @@ def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
     blocks: P-Net's 10 and R-Net's 28 channels sent the PReLU and max-pool after the first convolution
     back to plain NCHW, with a layout conversion each way. A padded channel is 0 all along (its filter
     and bias are 0, PReLU and max-pool keep 0) and the next convolution's weights for it are 0. Only
-    chains ``Conv -> (PRelu | Relu | MaxPool)* -> Conv`` (both convolutions ungrouped) are padded.
+    chains ``Conv -> (PRelu | Relu | MaxPool | DepthwiseConv)* -> Conv`` (both ends ungrouped) are padded;
+    a depthwise convolution on the way (``group`` = its input and output channels: the depthwise-separable
+    variants) gets zero filters and bias for the new channels, so they stay 0 through it.
     """
     for conv in list(gr.nodes):
         if conv.op_type != "Conv" or _attrs(conv).get("group", 1) != 1 or conv.input[1] not in gr.consts:
@@ -173,7 +175,7 @@ def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
             if len(users) != 1 or t in {o.name for o in gr.g.output}:
                 break
             node = users[0]
-            if node.op_type in ("PRelu", "Relu", "MaxPool") and node.input[0] == t:
+            if node.op_type in ("PRelu", "Relu", "MaxPool") and node.input[0] == t or _depthwise(gr, node, t, w.shape[0]):
                 if node.op_type == "PRelu" and (node.input[1] not in gr.consts or gr.array(node.input[1]).size != w.shape[0]):
                     break
                 chain.append(node)
@@ -193,8 +195,27 @@ def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
             if node.op_type == "PRelu":
                 a = gr.array(node.input[1])
                 node.input[1] = gr.add(f"{node.output[0]}/padded_slope", np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]))
+            elif node.op_type == "Conv":  # depthwise: zero filters and bias for the zero channels
+                from onnx import helper
+
+                dw = gr.array(node.input[1])
+                node.input[1] = gr.add(f"{node.output[0]}/padded_w", np.concatenate([dw, np.zeros((pad, *dw.shape[1:]), dw.dtype)]))
+                if len(node.input) > 2 and node.input[2]:
+                    b = gr.array(node.input[2])
+                    node.input[2] = gr.add(f"{node.output[0]}/padded_b", np.concatenate([b, np.zeros(pad, b.dtype)]))
+                attrs = [a for a in node.attribute if a.name != "group"]
+                del node.attribute[:]
+                node.attribute.extend(attrs + [helper.make_attribute("group", dw.shape[0] + pad)])
         w2 = gr.array(nxt.input[1])
         nxt.input[1] = gr.add(f"{nxt.output[0]}/padded_w", np.concatenate([w2, np.zeros((w2.shape[0], pad, *w2.shape[2:]), w2.dtype)], axis=1))
+
+
+def _depthwise(gr: Graph, node: Any, tensor: str, channels: int) -> bool:
+    """Whether ``node`` is a depthwise convolution of ``tensor`` with ``channels`` channels (weights constant)."""
+    if node.op_type != "Conv" or node.input[0] != tensor or node.input[1] not in gr.consts:
+        return False
+    dims = list(gr.consts[node.input[1]].dims)
+    return _attrs(node).get("group", 1) == channels and dims[:2] == [channels, 1]
 
 
 def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:

@@ -29,7 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..detect.backends import Backend
-from ..detect.cascade import landmarks_from_offsets
+from ..config import DetectConfig
+from ..detect.cascade import landmarks_from_offsets, weight_bound
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes, to_net_input
@@ -120,9 +121,10 @@ def error_stats(per_point: np.ndarray) -> dict[str, Any]:
 
 
 def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """O-Net's 5 points for given face boxes (squared around their centres first), ``(N, 5, 2)``."""
+    """O-Net's 5 points for given face boxes (squared around their centres first), ``(N, 5, 2)``; crops made
+    as the weight set's cascade makes them."""
     sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
-    crops = crop_boxes(image, sq, backend.input_sizes["onet"])
+    crops = crop_boxes(image, sq, backend.input_sizes["onet"], weight_bound(DetectConfig(), backend).crop_method)
     _, _, lmk = backend.run("onet", to_net_input(crops))
     return landmarks_from_offsets(sq, lmk)
 

@@ -198,6 +198,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
             scale_factor=d.scale_factor,
             thresholds=tuple(d.thresholds),
             max_candidates=d.max_candidates,
+            crop_method=cfg.crop_method,  # the previous stages see crops as in the variant's cascade
         )
         cand = stage_pnet(image, backend, dcfg)
         if cfg.stage == "onet":
@@ -218,7 +219,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
             lab = np.zeros((int(sel.sum()), LABEL_DIM), np.float32)
             if k:
                 lab[:, :4] = targets[sel]
-            out[t] = (crop_boxes(image, allb[sel], size), lab)
+            out[t] = (crop_boxes(image, allb[sel], size, cfg.crop_method), lab)
     return out
 
 
@@ -248,7 +249,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
         lab = np.zeros(LABEL_DIM, np.float32)
         lab[:4] = B.regression_targets(cb, box[None])[0]
         lab[4:] = off
-        crops.append(crop_boxes(np.ascontiguousarray(img), cb, size)[0])
+        crops.append(crop_boxes(np.ascontiguousarray(img), cb, size, cfg.crop_method)[0])
         labs.append(lab)
     if not crops:
         return {}
