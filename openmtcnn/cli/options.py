@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..config import DetectConfig
+from ..ops.crops import CROP_METHODS
 
 
 def add_detection_options(
@@ -16,7 +17,8 @@ def add_detection_options(
     threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)",
     threads_default: int | None = 1,
 ) -> argparse._ArgumentGroup:
-    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-refine --threads`` in a group
+    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-refine --pnet-scale --crop-method
+    --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
     g = p.add_argument_group(title)
     g.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
@@ -29,6 +31,11 @@ def add_detection_options(
                    help=f"resize pyramid levels from earlier levels (chained, faster) or each from the full image (direct, as the original code) (default {defaults.pyramid})")
     g.add_argument("--landmark-refine", type=int, default=defaults.landmark_refine, metavar="N",
                    help=f"extra O-Net passes for the landmarks, on crops placed on the points; 0 = as the original MTCNN (default {defaults.landmark_refine})")
+    g.add_argument("--pnet-scale", type=float, default=defaults.pnet_scale, metavar="S",
+                   help="scale of the pyramid's first level relative to 12 / min face: P-Net's resolution multiplier "
+                   "(default: the weight set's, else 1)")
+    g.add_argument("--crop-method", choices=CROP_METHODS, default=defaults.crop_method,
+                   help="how R-Net / O-Net crops are resized (default: the weight set's, else area)")
     g.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
     return g
 
@@ -41,4 +48,6 @@ def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
         "thresholds": tuple(args.thresholds),
         "pyramid": args.pyramid,
         "landmark_refine": args.landmark_refine,
+        "pnet_scale": args.pnet_scale,
+        "crop_method": args.crop_method,
     }

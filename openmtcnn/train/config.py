@@ -159,10 +159,11 @@ class StageConfig:
 
     @property
     def crop_method(self) -> str:
-        """How samples are cropped (:func:`openmtcnn.ops.crops.crop_boxes`): as the variant's cascade crops."""
+        """How samples are cropped (:func:`openmtcnn.ops.crops.crop_boxes`): R-Net / O-Net as the variant's cascade
+        crops their inputs; P-Net's as the cascade makes its input, by area resizing (the pyramid)."""
         from ..nets.registry import parse_variant
 
-        return parse_variant(self.variant).crop_method
+        return parse_variant(self.variant).crop_method if self.stage != "pnet" else "area"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
