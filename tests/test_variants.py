@@ -203,7 +203,15 @@ def test_a_variant_with_a_bad_name_is_a_config_error(tmp_path):
         load_config(tmp_path / "c.yaml")
 
 
-def test_a_variant_trains_exports_and_detects(tmp_path):
+def test_reports_name_the_variant_settings():
+    from openmtcnn.evaluate.report import settings_text
+
+    base = {"min_face_size": 10, "scale_factor": 0.79, "thresholds": [0.5, 0.5, 0.3], "pyramid": "chained"}
+    assert settings_text(base | {"pnet_scale": 1.0, "crop_method": "area"}) == settings_text(base)
+    assert settings_text(base | {"pnet_scale": 0.75, "crop_method": "bilinear"}).endswith("P-Net scale 0.75, bilinear crops")
+
+
+def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
     """dw + alpha + rho + bilinear crops in one tiny synthetic run: `train all` -> weight set -> Detector."""
     import yaml
     from test_train_pipeline import _configs, _run
@@ -229,3 +237,10 @@ def test_a_variant_trains_exports_and_detects(tmp_path):
     assert det.config.crop_method == "bilinear" and det.backend.input_sizes["onet"] == 36
     res = det.detect(_small_sample())
     assert res.boxes.shape[1:] == (4,)
+    # without --out a variant's set goes to openmtcnn/weights/VARIANT (never over the default set)
+    import openmtcnn.weights as W
+
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "bundled")
+    assert _run(["train", "export", "--runs", str(runs)]) == 0
+    assert (tmp_path / "bundled" / variant / "manifest.json").is_file() and not (tmp_path / "bundled" / "default").exists()
+    assert Detector(weights=variant, **QUICK).backend.input_sizes["rnet"] == 18
