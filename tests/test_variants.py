@@ -99,6 +99,12 @@ def test_graph_rewrite_equals_plain_graph_and_torch(variant, tmp_path):
             dims = {i.name: list(i.dims) for i in fast.graph.initializer}
             first_dw = next(n for n in fast.graph.node if n.op_type == "Conv" and dims[n.input[1]][1:] == [1, 3, 3])
             assert dims[first_dw.input[1]][0] % 16 == 0
+            # the max-pool moves before the PReLU although a depthwise convolution follows it (slopes >= 0 here:
+            # with many negative ones the negated channels would need another block, and the layer is left alone)
+            plain_slopes = onnx.load(str(export_net(create_net(variant, "pnet").eval(), tmp_path / "p.onnx")))
+            graph = optimize_graph(plain_slopes, pad_pools=True).graph
+            first_conv = next(n for n in graph.node if n.op_type == "Conv")
+            assert next(n for n in graph.node if first_conv.output[0] in n.input).op_type == "MaxPool"
 
 
 def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkeypatch):
