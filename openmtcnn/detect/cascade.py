@@ -34,6 +34,8 @@ import numpy as np
 
 from ..config import DetectConfig
 from ..ops import boxes as B
+from ..ops import landmarks as L
+from ..ops.landmarks import decode as landmarks_from_offsets, encode as landmark_offsets  # noqa: F401  (old names, for train/samples.py)
 from ..ops.crops import crop_boxes, level_input, to_net_input
 from .backends import Backend
 from .pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
@@ -240,7 +242,7 @@ def _rnet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, cfg: DetectC
 def _onet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, lmk: np.ndarray, cfg: DetectConfig):
     keep = prob > cfg.thresholds[2]
     boxes, scores, reg, lmk = cand[keep, :4], prob[keep], reg[keep], lmk[keep]
-    landmarks = landmarks_from_offsets(boxes, lmk)
+    landmarks = L.decode(boxes, lmk)
     boxes = B.calibrate(boxes, reg)
     pick = B.nms(boxes, scores, cfg.nms_onet, mode="min")
     return boxes[pick], scores[pick], landmarks[pick]
@@ -301,7 +303,7 @@ def refine_landmarks(
             boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
         outs = _run_crops(images, boxes, "onet", backend, True, timer, pool)
         with _time(timer, "nms"):
-            cur = [landmarks_from_offsets(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
+            cur = [L.decode(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
             total = [t + c for t, c in zip(total, cur)]
     return [t / passes for t in total]
 
@@ -324,21 +326,6 @@ def detect_batch(
         found = [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
     points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_refine, timer, pool=pool)
     return [(b, s, p) for (b, s, _), p in zip(found, points)]
-
-
-def landmarks_from_offsets(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """10 numbers ``x1, y1, ..., x5, y5`` relative to the box -> ``(N, 5, 2)`` image points."""
-    b = np.asarray(boxes, dtype=np.float64)
-    o = np.asarray(offsets, dtype=np.float64).reshape(-1, 5, 2)
-    wh = (b[:, 2:4] - b[:, 0:2])[:, None, :]
-    return b[:, None, 0:2] + o * wh
-
-
-def landmark_offsets(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`landmarks_from_offsets` (training labels): ``(N, 5, 2)`` -> ``(N, 10)``."""
-    b = np.asarray(boxes, dtype=np.float64)
-    wh = (b[:, 2:4] - b[:, 0:2])[:, None, :]
-    return ((np.asarray(points, dtype=np.float64) - b[:, None, 0:2]) / wh).reshape(-1, 10)
 
 
 def _limit(rows: np.ndarray, cfg: DetectConfig) -> np.ndarray:

@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 
 from ..detect.backends import Backend
-from ..detect.cascade import landmarks_from_offsets
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
+from ..ops import landmarks as L
 from ..ops.crops import crop_boxes, to_net_input
 from .formats import FormatError
 
@@ -125,7 +125,7 @@ def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.nd
     sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
     crops = crop_boxes(image, sq, backend.input_sizes["onet"])
     _, _, lmk = backend.run("onet", to_net_input(crops))
-    return landmarks_from_offsets(sq, lmk)
+    return L.decode(sq, lmk)
 
 
 def best_match(face_boxes: np.ndarray, det_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
