@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 
 from ..detect.backends import Backend
+from ..detect.result import LANDMARK_NAMES as POINT_NAMES
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
 from ..ops import landmarks as L
 from ..ops.crops import crop_boxes, to_net_input
 from .formats import FormatError
 
-POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 FAILURE_THRESHOLD = 0.10
 MATCH_IOU = 0.3
 SUBSET_NAMES = {"lfw_5590": "LFW", "net_7876": "web"}
