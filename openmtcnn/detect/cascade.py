@@ -293,7 +293,7 @@ def refine_landmarks(
     1.2-1.6x the annotated box and off its centre by up to a fifth of its side, outside most of O-Net's
     landmark training crops. A crop placed on the points (:func:`openmtcnn.ops.boxes.points_box`,
     ``scale``, default :data:`LANDMARK_CROP_SCALE`) sits where those crops did. Batched over all faces of
-    all images. Scale and passes were chosen on landmark faces O-Net never saw (``scripts/landmark_passes.py``).
+    all images. Scale and passes were chosen on landmark faces O-Net never saw (``experiments/analyses/landmark_passes.py``).
     """
     if passes <= 0:
         return list(points)

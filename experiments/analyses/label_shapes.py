@@ -5,7 +5,7 @@ For every K-th WIDER train image, every usable face (not invalid, short side >= 
 bucket, the share of faces and the share of crops with IoU >= ``pos_iou`` against the annotated box and
 against its square (``samples.label_square``).
 
-    python scripts/label_shapes.py --config configs/onet.yaml --data data
+    python experiments/analyses/label_shapes.py --config configs/onet.yaml --data data
 """
 
 from __future__ import annotations

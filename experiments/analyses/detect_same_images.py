@@ -6,7 +6,7 @@ OUT --partial` scores every set on the same files. ``--flip-average onet`` (or `
 net's outputs over each crop and its mirror (box offsets mirrored back): a test of test-time flipping that
 the library does not do.
 
-    python scripts/detect_same_images.py --like runs/eval/part-A/pred --images data/widerface/WIDER_val/images \\
+    python experiments/analyses/detect_same_images.py --like runs/eval/part-A/pred --images data/widerface/WIDER_val/images \\
         --weights openmtcnn/weights/default --out runs/eval/sub/v10 [--jobs 2]
 """
 

@@ -8,7 +8,7 @@ gives the first points, then O-Net reads them again from crops placed on the poi
 the NME (mean point error / inter-ocular distance) and the failure rate (NME > 10 %) of the first
 look, of each pass and of the mean of the first k passes.
 
-    python scripts/landmark_passes.py --config configs/experiments/onet-finetune.yaml --data data \\
+    python experiments/analyses/landmark_passes.py --config configs/experiments/onet-finetune.yaml --data data \\
         --weights openmtcnn/weights/default
 """
 

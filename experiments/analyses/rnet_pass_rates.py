@@ -5,7 +5,7 @@ val image, keeps the candidates whose best IoU with a face of the chosen setting
 per IoU bin, the share that each named R-Net scores above ``--threshold``. It separates "R-Net rejects
 well-placed faces" from "R-Net rejects roughly placed ones" (docs/training.md, "After v10").
 
-    python scripts/rnet_pass_rates.py --images data/widerface/WIDER_val/images \\
+    python experiments/analyses/rnet_pass_rates.py --images data/widerface/WIDER_val/images \\
         --gt data/widerface/eval_tools/ground_truth v10=openmtcnn/weights/default/rnet.onnx \\
         original=runs/weights/original/rnet.onnx
 """

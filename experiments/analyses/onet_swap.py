@@ -10,7 +10,7 @@ face, each O-Net's best raw score over the candidates with IoU >= 0.4 (before it
 and the WIDER attributes (blur, occlusion, pose, ...; from ``--annotations``) and shape of the faces
 lost by the first set only, of the faces with a candidate, and of the faces without any.
 
-    python scripts/onet_swap.py --candidates openmtcnn/weights/default \
+    python experiments/analyses/onet_swap.py --candidates openmtcnn/weights/default \
         --onet openmtcnn/weights/default runs/weights/original --every 10 \
         --pred runs/eval/full-original-050503/pred
 """
