@@ -15,7 +15,8 @@ from test_train_synthetic import make_dataset  # noqa: E402
 from openmtcnn.ops import landmarks as L  # noqa: E402
 from openmtcnn.ops import boxes as B  # noqa: E402
 from openmtcnn.train import samples as S  # noqa: E402
-from openmtcnn.train.annotations import AnnotationError, existing, read_landmark_list, read_wider_gt  # noqa: E402
+from openmtcnn.datasets.landmarks import read_landmark_list  # noqa: E402
+from openmtcnn.datasets.wider import AnnotationError, existing, read_wider_gt  # noqa: E402
 from openmtcnn.train.config import ConfigError, StageConfig, load_config  # noqa: E402
 from openmtcnn.train.trainer import KIND, augment, evaluate, landmark_loss, losses, to_tensor  # noqa: E402
 

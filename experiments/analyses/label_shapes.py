@@ -17,7 +17,7 @@ import numpy as np
 
 from openmtcnn.ops import boxes as B
 from openmtcnn.train import samples as S
-from openmtcnn.train.annotations import read_wider_gt
+from openmtcnn.datasets.wider import read_wider_gt
 from openmtcnn.train.config import load_config
 
 BUCKETS = ((0, 1.1), (1.1, 1.3), (1.3, 1.5), (1.5, 1.7), (1.7, np.inf))

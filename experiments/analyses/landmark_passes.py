@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from openmtcnn import Detector
 from openmtcnn.detect.cascade import refine_landmarks
-from openmtcnn.evaluate.landmarks import MATCH_IOU, best_match, normalised_errors
+from openmtcnn.evaluate.landmarks import MATCH_IOU, best_match
+from openmtcnn.ops.landmarks import normalised_errors
 from openmtcnn.imaging import load_image
 from openmtcnn.train.config import StageConfig, load_config
 from openmtcnn.train.samples import item_rng, work_items

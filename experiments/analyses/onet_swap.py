@@ -30,11 +30,11 @@ from openmtcnn.detect import cascade as C
 from openmtcnn.detect.backends import OnnxBackend
 from openmtcnn.evaluate.formats import detections_xywhs
 from openmtcnn.evaluate.report import settings_text
-from openmtcnn.evaluate.widerface import SETTINGS, WiderGroundTruth, evaluate, read_predictions
+from openmtcnn.datasets.wider import SETTINGS, WIDER_FLAGS, WiderGroundTruth, read_wider_gt
+from openmtcnn.evaluate.widerface import evaluate, read_predictions
 from openmtcnn.imaging import load_image
 from openmtcnn.ops import boxes as B
 from openmtcnn.ops.crops import crop_boxes, to_net_input
-from openmtcnn.train.annotations import WIDER_FLAGS, read_wider_gt
 
 FACE_IOU = 0.4  # a candidate "covers" a face from this IoU on (before O-Net's box regression)
 

@@ -21,7 +21,7 @@ from openmtcnn.config import WIDER_EVAL
 from openmtcnn.detect import cascade as C
 from openmtcnn.detect.backends import OnnxBackend
 from openmtcnn.evaluate.formats import xywh_to_xyxy
-from openmtcnn.evaluate.widerface import SETTINGS, WiderGroundTruth
+from openmtcnn.datasets.wider import SETTINGS, WiderGroundTruth
 from openmtcnn.imaging import load_image
 from openmtcnn.ops import boxes as B
 from openmtcnn.ops.crops import crop_boxes, to_net_input

@@ -7,7 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..imaging import load_image
 
 #: the data of a source checkout, relative to the working directory (the benchmark runs from the checkout)
 WIDER_VAL = Path("data") / "widerface" / "WIDER_val" / "images"

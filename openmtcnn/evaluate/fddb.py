@@ -29,7 +29,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..imaging import image_size  # noqa: F401  (FDDB needs image sizes; the one place that reads them)
 from .formats import FormatError, read_blocks, write_blocks
 
 FOLDS = tuple(f"{k:02d}" for k in range(1, 11))

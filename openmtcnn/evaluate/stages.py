@@ -23,7 +23,7 @@ from ..imaging import ImageError, load_image
 from ..ops import boxes as B
 from ..stages import STAGES
 from .formats import xywh_to_xyxy
-from .widerface import SETTINGS, WiderGroundTruth
+from ..datasets.wider import SETTINGS, WiderGroundTruth
 
 
 def cascade_stage_boxes(rgb: np.ndarray, backend: Backend, cfg: DetectConfig) -> dict[str, np.ndarray]:
