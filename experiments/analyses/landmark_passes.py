@@ -1,4 +1,4 @@
-"""Choose the landmark passes (``DetectConfig.landmark_refine``) on landmark faces O-Net never saw.
+"""Choose the landmark passes (``DetectConfig.landmark_passes``) on landmark faces O-Net never saw.
 
 The faces are those of the training list that an O-Net config's sample generation held out for
 validation (the same seeded split, so they were in no training crop of that O-Net). For each face
@@ -46,7 +46,7 @@ def main() -> None:
     cfg = load_config(a.config)
     faces = held_out_faces(cfg, a.data)
     root = a.data / cfg.data.landmark_root
-    det = Detector(weights=a.weights, landmark_refine=0, threads=1)
+    det = Detector(weights=a.weights, landmark_passes=0, threads=1)
     err: dict[str, list[float]] = {}
     for f in tqdm(faces, desc="held-out faces", mininterval=5):
         img = load_image(root / f.path)

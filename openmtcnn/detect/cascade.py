@@ -274,7 +274,7 @@ def stage_onet(
     (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         boxes, scores, points = _onet_post(cand, prob, reg, lmk, cfg)
-    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_refine, timer, pool=pool)[0]
+    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_passes, timer, pool=pool)[0]
 
 
 def refine_landmarks(
@@ -324,7 +324,7 @@ def detect_batch(
     outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         found = [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
-    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_refine, timer, pool=pool)
+    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_passes, timer, pool=pool)
     return [(b, s, p) for (b, s, _), p in zip(found, points)]
 
 
