@@ -1,5 +1,7 @@
 """The speed benchmark's arithmetic: the compute floor and the targets it reports (no timing here)."""
 
+import json
+
 import pytest
 
 from openmtcnn.benchmark import measure, report
@@ -75,7 +77,7 @@ def test_time_peers_interleaves_and_keeps_the_others_when_one_fails():
         assert out[name]["wall"]["n"] == 4 and out[name]["faces"] == 2
 
 
-def test_result_file_per_machine_and_history_row():
+def test_result_file_per_machine_and_history_row(tmp_path):
     m = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2}
     assert report.machine_slug(m) == "intel-xeon-processor-2c"
     res = result(timing(40.0, macs=(5e8, 3e8, 2e8), gemm=(40e9, 80e9)))
@@ -86,3 +88,9 @@ def test_result_file_per_machine_and_history_row():
     header, row = report.history_row(None), report.history_row(res, "old.json")
     assert header.count("|---") == row.count(" | ") + 1 and row.startswith("| old.json | 2026-12-01 01:06 UTC |")
     assert row.rstrip(" |\n").split(" | ")[3:8] == ["40.0", "30.0", "150.0", "3.00", "1.60"]  # 40 ms over a 25 ms floor
+    current = tmp_path / "intel-xeon-processor-2c.json"
+    current.write_text(json.dumps(res))
+    report.retire(current)
+    report.retire(current)  # two replaced runs: one header, two rows
+    lines = (tmp_path / "history.md").read_text().splitlines()
+    assert lines.count(row.rstrip("\n").replace("old.json", current.name)) == 2 and sum(ln.startswith("|---") for ln in lines) == 1

@@ -30,7 +30,10 @@ from pathlib import Path
 
 from .measure import MARK, gemm_rate, machine, peak_rss, run_worker_process, worker
 from .peers import HD_SOURCE, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
-from .report import HISTORY, RESULTS, derive, history_row, machine_slug, floor_table, folder_table, markdown, memory_table, stage_table, table, targets
+from .report import (
+    HISTORY, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, retire, stage_table, table, targets,
+)
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -98,14 +101,8 @@ def run(args) -> dict:
         derive(res)
         path = Path(args.json) if args.json else RESULTS / f"{machine_slug(res['machine'])}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file():  # the run this one replaces: one row of the history table
-            old = json.loads(path.read_text())
-            derive(old)
-            history = path.parent / HISTORY.name
-            if not history.is_file():
-                history.write_text(history_row(None))
-            with history.open("a") as f:
-                f.write(history_row(old, path.name))
+        if path.is_file():
+            retire(path)
         res["json_path"] = str(path)
         path.write_text(json.dumps(res, indent=1) + "\n")
         args.json = str(path)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -88,6 +89,17 @@ def derive(res: dict) -> None:
                     x["peak_macs_per_s"] = max(res["gemm"]["macs_per_s"], x.get("gemm", {}).get("best_macs_per_s", 0.0))
                     x["peak_floor_ms"] = m["total"] / x["peak_macs_per_s"] * 1000
                     x["wall_over_peak_floor"] = x["wall"]["median_ms"] / x["peak_floor_ms"]
+
+
+def retire(path: Path) -> None:
+    """Before a new run replaces the result file ``path``: its run becomes a row of the history table beside it."""
+    old = json.loads(path.read_text())
+    derive(old)
+    history = path.parent / HISTORY.name
+    if not history.is_file():
+        history.write_text(history_row(None))
+    with history.open("a") as f:
+        f.write(history_row(old, path.name))
 
 
 def fmt(v, spec=".1f"):
