@@ -41,9 +41,8 @@ from .backends import Backend
 from .pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
 
 PNET_STRIDE = 2
-#: crops per R-Net / O-Net call. Small batches stay in the CPU cache: per crop, R-Net took
-#: 50-55 us in batches of 16-48 and 80 us in batches of 1024; O-Net 280-330 us in batches
-#: of 8-32 and 400 us in batches of 128 (ONNX Runtime, 1 thread, this project's 2-core machine)
+#: crops per R-Net / O-Net call. Small batches stay in the CPU cache and took less time per crop
+#: than large ones (the measurements: docs/speed-notes.md)
 CHUNK = {"rnet": 32, "onet": 16}
 #: output rows per P-Net call on tall pyramid levels (see :func:`pnet_level`)
 PNET_STRIP = 24
@@ -112,9 +111,8 @@ def pnet_level(backend: Backend, x: np.ndarray, strip: int | None = None) -> tup
 
     Tall levels go through in horizontal strips of ``strip`` output rows (default
     :data:`PNET_STRIP`), each with the 10 extra input rows its windows need: the same
-    windows and outputs, but a strip's activations stay in the CPU cache (CPU time of
-    P-Net over all levels, 1 thread: VGA 25.4 ms whole, 21.9 ms in strips of 24 rows;
-    1080p 179 ms, 149 ms). Strips start on even rows, so the stride-2 output grid is the level's.
+    windows and outputs, but a strip's activations stay in the CPU cache, which took less
+    CPU time (docs/speed-notes.md). Strips start on even rows, so the stride-2 output grid is the level's.
     """
     strip = PNET_STRIP if strip is None else strip
     h = x.shape[2]
