@@ -34,6 +34,19 @@ def load_image(path: str | PathLike) -> np.ndarray:
         raise ImageError(f"{p}: not a readable image ({e})") from e
 
 
+def image_size(path: str | PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file, EXIF orientation applied, reading only its header where possible."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orient = im.getexif().get(0x0112, 1)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from e
+    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
+
+
 def pil_to_rgb(im: Any) -> np.ndarray:
     """PIL image of any mode -> RGB uint8 array (alpha dropped, grayscale expanded).
 

@@ -12,10 +12,11 @@ pytest.importorskip("yaml")
 
 from test_train_synthetic import make_dataset  # noqa: E402
 
-from openmtcnn.detect.cascade import landmarks_from_offsets  # noqa: E402
+from openmtcnn.ops import landmarks as L  # noqa: E402
 from openmtcnn.ops import boxes as B  # noqa: E402
 from openmtcnn.train import samples as S  # noqa: E402
-from openmtcnn.train.annotations import AnnotationError, existing, read_landmark_list, read_wider_gt  # noqa: E402
+from openmtcnn.datasets.landmarks import read_landmark_list  # noqa: E402
+from openmtcnn.datasets.wider import AnnotationError, existing, read_wider_gt  # noqa: E402
 from openmtcnn.train.config import ConfigError, StageConfig, load_config  # noqa: E402
 from openmtcnn.train.trainer import KIND, augment, evaluate, landmark_loss, losses, to_tensor  # noqa: E402
 
@@ -158,7 +159,7 @@ def test_landmark_samples_point_back_to_the_points(dataset):
     crops, labs = out["landmark"]
     assert crops.shape[1:] == (48, 48, 3) and crops.dtype == np.uint8
     # in crop coordinates (a 48 px box at the origin) the eyes are dark: the labels point at them
-    pts = landmarks_from_offsets(np.array([[0, 0, 48, 48]] * len(labs)), labs[:, 4:])
+    pts = L.decode(np.array([[0, 0, 48, 48]] * len(labs)), labs[:, 4:])
     for c, p in zip(crops, pts):
         eye = c[int(p[0, 1]), int(p[0, 0])]
         assert eye.mean() < 110

@@ -317,6 +317,7 @@ def _add_fddb(sub) -> None:
 
 def run_fddb_cmd(args) -> int:
     from ..evaluate import fddb as F
+    from ..imaging import image_size
     from ..evaluate.formats import detections_xywhs
     from ..evaluate.plots import plot_roc
     from ..evaluate.runs import machine_info, now_iso, write_json
@@ -362,7 +363,7 @@ def run_fddb_cmd(args) -> int:
     sizes = {}
     for name in annotations:
         try:
-            sizes[name] = F.image_size(args.images / f"{name}.jpg")
+            sizes[name] = image_size(args.images / f"{name}.jpg")
         except ImageError as e:
             failed.append(str(e))
     missing = [n for n in annotations if n not in sizes]
@@ -401,7 +402,7 @@ def _add_stages(sub) -> None:
 def run_stages_cmd(args) -> int:
     from ..evaluate.runs import machine_info, now_iso, write_json
     from ..evaluate.stages import recall_table, stage_recall
-    from ..evaluate.widerface import WiderGroundTruth
+    from ..datasets.wider import WiderGroundTruth
 
     if args.every < 1:
         raise SystemExit(f"--every must be >= 1, got {args.every}")

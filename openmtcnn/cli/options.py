@@ -16,7 +16,7 @@ def add_detection_options(
     threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)",
     threads_default: int | None = 1,
 ) -> argparse._ArgumentGroup:
-    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-refine --threads`` in a group
+    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-passes --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
     g = p.add_argument_group(title)
     g.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
@@ -27,8 +27,9 @@ def add_detection_options(
                    help="P-Net, R-Net, O-Net face-probability thresholds (default %s)" % " ".join(f"{t:g}" for t in defaults.thresholds))
     g.add_argument("--pyramid", choices=("chained", "direct"), default=defaults.pyramid,
                    help=f"resize pyramid levels from earlier levels (chained, faster) or each from the full image (direct, as the original code) (default {defaults.pyramid})")
-    g.add_argument("--landmark-refine", type=int, default=defaults.landmark_refine, metavar="N",
-                   help=f"extra O-Net passes for the landmarks, on crops placed on the points; 0 = as the original MTCNN (default {defaults.landmark_refine})")
+    g.add_argument("--landmark-passes", "--landmark-refine", dest="landmark_passes", type=int, default=defaults.landmark_passes, metavar="N",
+                   help="extra O-Net passes for the landmarks, on crops placed on the points; 0 = as the original MTCNN "
+                   f"(default {defaults.landmark_passes}; --landmark-refine: its old name, deprecated)")
     g.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
     return g
 
@@ -40,5 +41,5 @@ def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
         "scale_factor": args.scale_factor,
         "thresholds": tuple(args.thresholds),
         "pyramid": args.pyramid,
-        "landmark_refine": args.landmark_refine,
+        "landmark_passes": args.landmark_passes,
     }

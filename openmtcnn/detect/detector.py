@@ -57,7 +57,7 @@ class Detector:
         batch_size: int = 8,
         **overrides: Any,
     ):
-        self.config = (config or DetectConfig()).replace(**overrides)
+        self.config = (config or DetectConfig()).with_overrides(**overrides)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)

@@ -30,71 +30,17 @@ import cv2
 import numpy as np
 
 from ..detect.backends import Backend
-from ..detect.cascade import landmarks_from_offsets
+from ..detect.result import LANDMARK_NAMES as POINT_NAMES
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
+from ..ops import landmarks as L
+from ..ops.landmarks import normalised_errors
 from ..ops.crops import crop_boxes, to_net_input
-from .formats import FormatError
+from ..datasets.landmarks import LandmarkFace, read_landmark_list  # noqa: F401  (evaluation reads them here)
 
-POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 FAILURE_THRESHOLD = 0.10
 MATCH_IOU = 0.3
 SUBSET_NAMES = {"lfw_5590": "LFW", "net_7876": "web"}
-
-
-@dataclass
-class LandmarkFace:
-    """One annotated face: image path (relative to the image root), box ``x1 y1 x2 y2``, points ``(5, 2)``."""
-
-    path: str
-    box: np.ndarray
-    points: np.ndarray
-
-    @property
-    def subset(self) -> str:
-        """The top folder of the path (``lfw_5590``, ``net_7876``): the source the face comes from."""
-        return self.path.split("/", 1)[0] if "/" in self.path else "."
-
-
-def read_landmark_list(path: str | os.PathLike) -> list[LandmarkFace]:
-    """Read a list in the Sun et al. 2013 format: ``PATH LEFT RIGHT TOP BOTTOM x1 y1 ... x5 y5``.
-
-    Backslashes in paths become slashes. Points: left eye, right eye, nose,
-    left and right mouth corner, in pixels.
-    """
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise FormatError(f"{p}: cannot read ({e})") from e
-    faces = []
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 15:
-            raise FormatError(f"{p}:{n}: expected PATH and 14 numbers, got {len(parts)} fields")
-        try:
-            v = np.array([float(x) for x in parts[1:15]])
-        except ValueError:
-            raise FormatError(f"{p}:{n}: not numbers: {line!r}") from None
-        left, right, top, bottom = v[:4]
-        if right <= left or bottom <= top:
-            raise FormatError(f"{p}:{n}: empty face box LEFT {left:g} RIGHT {right:g} TOP {top:g} BOTTOM {bottom:g}")
-        faces.append(LandmarkFace(parts[0].replace("\\", "/"), np.array([left, top, right, bottom]), v[4:].reshape(5, 2)))
-    if not faces:
-        raise FormatError(f"{p}: no faces listed")
-    return faces
-
-
-def normalised_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """``(N, 5)`` point-to-point distances divided by each face's inter-ocular distance."""
-    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 5, 2)
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 5, 2)
-    iod = np.linalg.norm(gt[:, 0] - gt[:, 1], axis=1)
-    if np.any(iod <= 0):
-        raise ValueError("a face has both eyes at the same point: inter-ocular distance is 0")
-    return np.linalg.norm(pred - gt, axis=2) / iod[:, None]
 
 
 def ced(errors: np.ndarray, max_error: float = 0.25, steps: int = 251) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +71,7 @@ def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.nd
     sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
     crops = crop_boxes(image, sq, backend.input_sizes["onet"])
     _, _, lmk = backend.run("onet", to_net_input(crops))
-    return landmarks_from_offsets(sq, lmk)
+    return L.decode(sq, lmk)
 
 
 def best_match(face_boxes: np.ndarray, det_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
