@@ -35,7 +35,6 @@ import numpy as np
 from ..config import DetectConfig
 from ..ops import boxes as B
 from ..ops import landmarks as L
-from ..ops.landmarks import decode as landmarks_from_offsets, encode as landmark_offsets  # noqa: F401  (old names, for train/samples.py)
 from ..ops.crops import crop_boxes, level_input, to_net_input
 from .backends import Backend
 from .pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
