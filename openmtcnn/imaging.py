@@ -103,3 +103,33 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
 
 def is_image_path(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_SUFFIXES
+
+
+class ImageTooLarge(ImageError):
+    """An image with more pixels than the caller allows (read from its header, before decoding)."""
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG... bytes) to RGB uint8 ``(H, W, 3)``, applying its EXIF orientation.
+
+    ``name`` is how errors name it. ``max_pixels``: refuse larger images with :class:`ImageTooLarge`,
+    judged from the header before the pixels are decoded.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name}: empty, not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageTooLarge(f"{name}: {w} x {h} pixels is more than the {max_pixels} allowed")
+            return to_rgb(im)
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not an image (no image format recognised)") from e
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageError):
+            raise
+        raise ImageError(f"{name}: not a readable image ({e})") from e
