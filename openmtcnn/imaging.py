@@ -129,7 +129,9 @@ def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.nd
             return to_rgb(im)
     except UnidentifiedImageError as e:
         raise ImageError(f"{name}: not an image (no image format recognised)") from e
-    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{name}: too many pixels ({e})") from e
+    except (OSError, SyntaxError, ValueError) as e:
         if isinstance(e, ImageError):
             raise
         raise ImageError(f"{name}: not a readable image ({e})") from e

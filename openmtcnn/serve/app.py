@@ -230,9 +230,12 @@ def create_app(settings: Settings | None = None, detector: Any = None) -> FastAP
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        """Liveness, with the queue's state."""
+        """Liveness, the queue's state and the server's default detection settings."""
         q = svc.queue
-        return {"status": "ok", "threads": q.workers, "running": q.running, "waiting": q.waiting, "queue_limit": q.max_waiting}
+        return {
+            "status": "ok", "threads": q.workers, "running": q.running, "waiting": q.waiting, "queue_limit": q.max_waiting,
+            "config": settings.config.to_dict(),
+        }
 
     @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:
