@@ -128,6 +128,7 @@ class Service:
         from ..detect import Detector
 
         self.settings = settings
+        self.own_detector = detector is None  # closed with the app
         self.detector = detector if detector is not None else Detector(settings.weights, settings.config, threads=1)
         self.metrics = Metrics()
         self.queue = WorkQueue(settings.threads, settings.queue, self.metrics.queue_changed)
@@ -182,6 +183,8 @@ def create_app(settings: Settings | None = None, detector: Any = None) -> FastAP
     async def lifespan(app: FastAPI):
         yield
         svc.queue.close()
+        if svc.own_detector:
+            svc.detector.close()
 
     app = FastAPI(
         title="openmtcnn", version=_version(), lifespan=lifespan,
