@@ -72,7 +72,7 @@ def run_on_ray(todo: list[str], dst: Any, weights: str | None, config: DetectCon
     actors = jobs or max(1, int(ray.cluster_resources().get("CPU", 1)))
     Path(dst).mkdir(parents=True, exist_ok=True)
     # reading is I/O: it takes no CPU of the ones the actors hold (with all of them held it would never run)
-    out = ray.data.read_binary_files(todo, include_paths=True, ray_remote_args={"num_cpus": 0}).map_batches(
+    out = ray.data.read_binary_files(todo, include_paths=True, num_cpus=0).map_batches(
         DetectAndWrite,
         fn_constructor_args=(weights, config.to_dict(), threads, os.path.abspath(dst)),
         batch_size=rows_per_part,
