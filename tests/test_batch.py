@@ -18,7 +18,7 @@ pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
 
 from openmtcnn import Detector  # noqa: E402
-from openmtcnn.batch import SourceError, list_sources, read_rows, run_batch, write_part  # noqa: E402
+from openmtcnn.batch import SourceError, list_sources, read_rows, write_part  # noqa: E402
 from openmtcnn.batch.store import result_row  # noqa: E402
 from openmtcnn.cli import main  # noqa: E402
 

@@ -165,7 +165,10 @@ def test_body_over_limit_with_length_is_refused_before_reading(server):
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(f"POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
         s.sendall(b"\xff" * 1000)
-        answer = s.recv(65536).decode(errors="replace")
+        answer = b""
+        while chunk := s.recv(65536):  # the server closes the connection after its answer
+            answer += chunk
+        answer = answer.decode(errors="replace")
     head, _, body = answer.partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 413"), head
     assert "too large" in json.loads(body)["error"]
@@ -247,3 +250,14 @@ def test_server_answers_503_when_full(detector, sample):
     assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
     busy = next(r for r in answers if r.status_code == 503)
     assert int(busy.headers["retry-after"]) >= 1 and "busy" in busy.json()["error"]
+
+
+def test_cli_usage_errors_and_settings_round_trip(capsys):
+    from openmtcnn.cli import main
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    assert main(["serve", "--weights", "no/such/folder"]) == 2
+    assert main(["serve", "--thresholds", "0.5", "2", "0.5"]) == 2
+    s = Settings(weights="x", config=Settings().config.replace(min_face_size=33, thresholds=(0.1, 0.2, 0.3)), threads=3, queue=5)
+    assert Settings.from_json(s.to_json()) == s

@@ -42,26 +42,20 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..config import DetectConfig
     from ..detect.parallel import WorkerError
-    from ..weights import WeightsError, resolve_weights
-    from .options import detection_settings
+    from ..weights import WeightsError
+    from .options import below_minimum, detection_config, usage_error
 
-    def usage(msg: str) -> int:
-        print(f"openmtcnn batch: error: {msg}", file=sys.stderr)
-        return 2
-
+    usage = usage_error("batch")
     try:
         from ..batch import SourceError, list_sources, run_batch
     except ModuleNotFoundError as e:
         return usage(f"{e.name} is missing: install the batch extra (pip install 'openmtcnn[batch]')")
-    for name in ("jobs", "rows_per_part", "threads"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            return usage(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    bad = below_minimum(args, {"jobs": 1, "rows_per_part": 1, "threads": 1})
+    if bad:
+        return usage(bad)
     try:
-        config = DetectConfig().replace(**detection_settings(args))
-        resolve_weights(args.weights)
+        config = detection_config(args)
         total = len(list_sources(args.src))
     except (WeightsError, SourceError, ValueError) as e:
         return usage(str(e))

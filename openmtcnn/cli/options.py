@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import Any, Callable
 
 from ..config import DetectConfig
 
@@ -43,3 +44,31 @@ def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
         "pyramid": args.pyramid,
         "landmark_passes": args.landmark_passes,
     }
+
+
+def detection_config(args: argparse.Namespace) -> DetectConfig:
+    """The settings of :func:`add_detection_options` as a :class:`DetectConfig`, once the weight set is
+    known to exist; raises :class:`~openmtcnn.WeightsError` or ``ValueError`` (a setting out of range)."""
+    from ..weights import resolve_weights
+
+    resolve_weights(args.weights)
+    return DetectConfig().replace(**detection_settings(args))
+
+
+def below_minimum(args: argparse.Namespace, minimums: dict[str, int]) -> str | None:
+    """The usage error of the first option (attribute name) set below its minimum, if any."""
+    for name, low in minimums.items():
+        v = getattr(args, name)
+        if v is not None and v < low:
+            return f"--{name.replace('_', '-')} must be >= {low}, got {v}"
+    return None
+
+
+def usage_error(command: str) -> Callable[[str], int]:
+    """A function that prints ``openmtcnn COMMAND: error: MESSAGE`` to stderr and returns exit status 2."""
+
+    def usage(message: str) -> int:
+        print(f"openmtcnn {command}: error: {message}", file=sys.stderr)
+        return 2
+
+    return usage

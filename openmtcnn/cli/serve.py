@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 EPILOG = """\
@@ -44,31 +43,25 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    def usage(msg: str) -> int:
-        print(f"openmtcnn serve: error: {msg}", file=sys.stderr)
-        return 2
+    from .options import below_minimum, detection_config, usage_error
 
+    usage = usage_error("serve")
     try:
         import uvicorn
 
         from ..serve.app import SETTINGS_ENV, Settings, create_app
     except ModuleNotFoundError as e:
         return usage(f"{e.name} is missing: install the serve extra (pip install 'openmtcnn[serve]')")
-    from ..config import DetectConfig
     from ..detect.parallel import default_jobs
-    from ..weights import WeightsError, resolve_weights
-    from .options import detection_settings
+    from ..weights import WeightsError
 
-    for name in ("workers", "queue", "max_files"):
-        if getattr(args, name) < (0 if name == "queue" else 1):
-            return usage(f"--{name.replace('_', '-')} must be >= {0 if name == 'queue' else 1}, got {getattr(args, name)}")
-    if args.threads is not None and args.threads < 1:
-        return usage(f"--threads must be >= 1, got {args.threads}")
+    bad = below_minimum(args, {"workers": 1, "threads": 1, "queue": 0, "max_files": 1})
+    if bad:
+        return usage(bad)
     if args.max_body_mb <= 0 or args.max_megapixels <= 0:
         return usage("--max-body-mb and --max-megapixels must be > 0")
     try:
-        config = DetectConfig().replace(**detection_settings(args))
-        resolve_weights(args.weights)
+        config = detection_config(args)
     except (WeightsError, ValueError) as e:
         return usage(str(e))
     settings = Settings(
