@@ -80,13 +80,13 @@ def test_detect_raw_body_agrees_with_detector(client, sample, detector):
 
 
 def test_detect_multipart_settings_and_crops(client, sample, detector):
-    q = {"min_face_size": 40, "pnet_threshold": 0.7, "rnet_threshold": 0.8, "onet_threshold": 0.9, "landmark_refine": 0,
+    q = {"min_face_size": 40, "pnet_threshold": 0.7, "rnet_threshold": 0.8, "onet_threshold": 0.9, "landmark_passes": 0,
          "crops": "true", "crop_size": 64}
     r = client.post("/v1/detect", params=q, files={"file": ("group.jpg", sample, "image/jpeg")})
     assert r.status_code == 200, r.text
     body = r.json()
     res = detector.detect_rgb(load_image(SAMPLE), source="group.jpg",
-                              config=detector.config.replace(min_face_size=40, thresholds=(0.7, 0.8, 0.9), landmark_refine=0))
+                              config=detector.config.with_overrides(min_face_size=40, thresholds=(0.7, 0.8, 0.9), landmark_passes=0))
     assert {k: v for k, v in body.items() if k != "faces"} == {"source": "group.jpg", "width": 1200, "height": 800}
     assert [{k: v for k, v in f.items() if k != "crop"} for f in body["faces"]] == res.to_dict()["faces"]
     crops = align(load_image(SAMPLE), res.landmarks, size=64)
@@ -152,7 +152,7 @@ def test_wrong_content_type_is_415(client, sample):
 
 @pytest.mark.parametrize("query", [
     "min_face_size=3", "min_face_size=abc", "scale_factor=0.99", "pnet_threshold=1.5", "onet_threshold=-0.1",
-    "pyramid=sideways", "landmark_refine=9", "crop_size=4", "crop_margin=0.5", "unknown=1",
+    "pyramid=sideways", "landmark_passes=9", "crop_size=4", "crop_margin=0.5", "unknown=1",
 ])
 def test_bad_parameters_are_422(client, sample, query):
     msg = assert_error(client.post(f"/v1/detect?{query}", content=sample, headers={"content-type": "image/jpeg"}), 422)
@@ -259,5 +259,5 @@ def test_cli_usage_errors_and_settings_round_trip(capsys):
     assert "--workers must be >= 1" in capsys.readouterr().err
     assert main(["serve", "--weights", "no/such/folder"]) == 2
     assert main(["serve", "--thresholds", "0.5", "2", "0.5"]) == 2
-    s = Settings(weights="x", config=Settings().config.replace(min_face_size=33, thresholds=(0.1, 0.2, 0.3)), threads=3, queue=5)
+    s = Settings(weights="x", config=Settings().config.with_overrides(min_face_size=33, thresholds=(0.1, 0.2, 0.3)), threads=3, queue=5)
     assert Settings.from_json(s.to_json()) == s

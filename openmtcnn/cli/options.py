@@ -52,7 +52,7 @@ def detection_config(args: argparse.Namespace) -> DetectConfig:
     from ..weights import resolve_weights
 
     resolve_weights(args.weights)
-    return DetectConfig().replace(**detection_settings(args))
+    return DetectConfig().with_overrides(**detection_settings(args))
 
 
 def below_minimum(args: argparse.Namespace, minimums: dict[str, int]) -> str | None:

@@ -70,7 +70,7 @@ class DetectParams(BaseModel):
     rnet_threshold: float | None = Field(None, ge=0, le=1, description="R-Net face-probability threshold")
     onet_threshold: float | None = Field(None, ge=0, le=1, description="O-Net face-probability threshold")
     pyramid: Literal["chained", "direct"] | None = Field(None, description="how pyramid levels are resized")
-    landmark_refine: int | None = Field(None, ge=0, le=4, description="extra O-Net passes for the landmarks")
+    landmark_passes: int | None = Field(None, ge=0, le=4, description="extra O-Net passes for the landmarks")
     crops: bool = Field(False, description="add each face's aligned crop, base64 PNG, as `crop`")
     crop_size: int = Field(112, ge=16, le=512, description="side of the aligned crops, pixels")
     crop_margin: float = Field(0.0, ge=0, lt=0.5, description="context around the face, fraction of the crop on each side")
@@ -78,10 +78,9 @@ class DetectParams(BaseModel):
     def detect_config(self, base: DetectConfig) -> DetectConfig:
         t = [self.pnet_threshold, self.rnet_threshold, self.onet_threshold]
         thresholds = tuple(b if v is None else v for v, b in zip(t, base.thresholds))
-        return base.replace(
-            min_face_size=self.min_face_size, scale_factor=self.scale_factor, thresholds=thresholds,
-            pyramid=self.pyramid, landmark_refine=self.landmark_refine,
-        )
+        given = {"min_face_size": self.min_face_size, "scale_factor": self.scale_factor, "pyramid": self.pyramid,
+                 "landmark_passes": self.landmark_passes}
+        return base.with_overrides(thresholds=thresholds, **{k: v for k, v in given.items() if v is not None})
 
 
 # the request body as OpenAPI shows it (the endpoints read it themselves, to enforce the limits)
