@@ -2,7 +2,7 @@
 
     python benchmarks/crop_methods.py [--weights NAME_OR_DIR] [--repeat 200]
 
-On the bundled sample photo fitted to 640 x 480 (as benchmarks/speed.py fits its VGA photo), the R-Net and O-Net
+On the bundled sample photo fitted to 640 x 480 (as the speed benchmark fits its VGA photo), the R-Net and O-Net
 candidates of a Detector (default weights and settings) are cropped and resized
 (:func:`openmtcnn.ops.crops.crop_boxes`), both methods taking turns; prints the median CPU times (steadier than wall time on a busy machine). The conversion to
 net input that follows (``to_net_input``) is the same for both and is timed once, for scale.
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from openmtcnn import Detector
     from openmtcnn.detect.cascade import stage_pnet, stage_rnet
     from openmtcnn.ops.crops import CROP_METHODS, crop_boxes, to_net_input
-    from speed import fit
+    from openmtcnn.benchmark.peers import fit
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--weights", default=None)

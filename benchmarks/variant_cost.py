@@ -23,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from openmtcnn.benchmark.macs import cost_table, variant_costs
 
-from macs import cost_table, variant_costs  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "variants-cost.json"
 DEFAULT_DOC = REPO / "docs" / "variants.md"

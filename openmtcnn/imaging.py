@@ -34,6 +34,19 @@ def load_image(path: str | PathLike) -> np.ndarray:
         raise ImageError(f"{p}: not a readable image ({e})") from e
 
 
+def image_size(path: str | PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file, EXIF orientation applied, reading only its header where possible."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orient = im.getexif().get(0x0112, 1)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from e
+    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
+
+
 def pil_to_rgb(im: Any) -> np.ndarray:
     """PIL image of any mode -> RGB uint8 array (alpha dropped, grayscale expanded).
 
@@ -90,3 +103,35 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
 
 def is_image_path(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_SUFFIXES
+
+
+class ImageTooLarge(ImageError):
+    """An image with more pixels than the caller allows (read from its header, before decoding)."""
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG... bytes) to RGB uint8 ``(H, W, 3)``, applying its EXIF orientation.
+
+    ``name`` is how errors name it. ``max_pixels``: refuse larger images with :class:`ImageTooLarge`,
+    judged from the header before the pixels are decoded.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name}: empty, not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise ImageTooLarge(f"{name}: {w} x {h} pixels is more than the {max_pixels} allowed")
+            return to_rgb(im)
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not an image (no image format recognised)") from e
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{name}: too many pixels ({e})") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageError):
+            raise
+        raise ImageError(f"{name}: not a readable image ({e})") from e

@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 "$VENV/bin/pip" install -q --upgrade pip
 # the local CPU build of torch first: a plain `torch` requirement would pull a multi-GB CUDA build
 "$VENV/bin/pip" install -q torch==2.13.0
-"$VENV/bin/pip" install -q -e '.[train,test]'
+"$VENV/bin/pip" install -q -e '.[train,test,serve,batch]'
 # test-only: the original MTCNN weight files for the parity test (it pins an old torch, hence --no-deps)
 "$VENV/bin/pip" install -q --no-deps facenet-pytorch==2.6.0
 exec "$VENV/bin/python" -m pytest -q "$@"

@@ -152,8 +152,8 @@ def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
             points = boxes[:, None, 0:2] + lmk.reshape(-1, 5, 2) * wh
             boxes = ref_calibrate(boxes, reg)
             pick = ref_nms(boxes, scores, cfg.nms_onet, mode="min")
-            points = points[pick] if cfg.landmark_refine == 0 else ref_refine(image, points[pick], nets, cfg.landmark_refine)
-            counts.append(len(pick) * cfg.landmark_refine)
+            points = points[pick] if cfg.landmark_passes == 0 else ref_refine(image, points[pick], nets, cfg.landmark_passes)
+            counts.append(len(pick) * cfg.landmark_passes)
             return boxes[pick], scores[pick], points, counts
     raise AssertionError("unreachable")
 
@@ -191,7 +191,7 @@ def test_optimised_equals_reference_random_weights(random_weights, photo, refine
     from openmtcnn.detect import StageTimer
 
     nets = PlainNets(random_weights)
-    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24), landmark_refine=refine)
+    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24), landmark_passes=refine)
     ref = reference_cascade(photo, nets, cfg)
     assert ref[3][0] > 20 and ref[3][1] > 5 and len(ref[1]) > 2, f"the reference cascade has too little work: {ref[3]}"
     det = Detector(random_weights, cfg, threads=1)

@@ -79,6 +79,18 @@ def test_multipliers_scale_the_cost():
     assert convs[0].groups == 1 and any(c.groups == c.in_channels > 1 for c in convs)  # first conv standard
 
 
+def test_variant_costs_read_off_the_graphs(tmp_path):
+    """openmtcnn.benchmark.macs (the one MAC counter) per variant: P-Net's 12 x 12 window counted by hand."""
+    from openmtcnn.benchmark.macs import variant_costs
+
+    plain = variant_costs("mtcnn", tmp_path)
+    # conv 3x3 3->10 on 10x10, pool, conv 3x3 10->16 on 3x3, conv 3x3 16->32 on 1x1, heads 32->2 and 32->4
+    assert plain["nets"]["pnet"]["macs_per_call"] == 100 * 10 * 27 + 9 * 16 * 90 + 32 * 144 + 32 * 2 + 32 * 4
+    small = variant_costs("mtcnn-dw-r0.75", tmp_path, pnet_scale=0.75)
+    assert (small["nets"]["rnet"]["input"], small["nets"]["onet"]["input"]) == (18, 36)
+    assert small["nets"]["pnet"]["macs_pyramid"] < plain["nets"]["pnet"]["macs_pyramid"] / 4
+
+
 @pytest.mark.parametrize("variant", list_variants())
 def test_graph_rewrite_equals_plain_graph_and_torch(variant, tmp_path):
     rng = np.random.default_rng(1)
@@ -121,6 +133,17 @@ def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkey
     # explicit settings win over the weight set's
     assert Detector(weights=out, crop_method="area").config.crop_method == "area"
     assert Detector(weights=out, config=DetectConfig(crop_method="area")).config.crop_method == "area"
+    # a per-call config (as a server request's) gets the weight set's settings too, unless it gives them
+    import openmtcnn.detect.cascade as C
+
+    seen = []
+    monkeypatch.setattr(C, "crop_boxes", lambda im, b, size, method: seen.append(method) or crop_boxes(im, b, size, method))
+    rgb = _small_sample()
+    det.detect_rgb(rgb, config=DetectConfig(**QUICK))
+    assert seen and set(seen) == {"bilinear"}
+    seen.clear()
+    det.detect_rgb(rgb, config=DetectConfig(crop_method="area", **QUICK))
+    assert seen and set(seen) == {"area"}
     # a bundled name: openmtcnn/weights/<name>/
     import openmtcnn.weights as W
 
@@ -131,8 +154,8 @@ def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkey
 def test_the_torch_backend_uses_the_same_settings(tmp_path):
     out = export_set(_random_nets("mtcnn-dw-r0.75-bl", seed=4), tmp_path / "w", "mtcnn-dw-r0.75-bl")
     img = _small_sample()
-    a = Detector(weights=out, landmark_refine=0, **QUICK)
-    b = Detector(weights=out, landmark_refine=0, backend="torch", **QUICK)
+    a = Detector(weights=out, landmark_passes=0, **QUICK)
+    b = Detector(weights=out, landmark_passes=0, backend="torch", **QUICK)
     assert b.config == a.config and b.backend.input_sizes == a.backend.input_sizes
     ra, rb = a.detect(img), b.detect(img)
     assert len(ra.boxes) == len(rb.boxes)
@@ -188,7 +211,7 @@ def test_pnet_scale_scales_the_pyramid(random_weights):
 
 
 def test_variant_configs_load_with_the_variant_sizes():
-    from openmtcnn.train.config import ConfigError, StageConfig, load_config
+    from openmtcnn.train.config import StageConfig, load_config
 
     folders = sorted((REPO / "configs" / "variants").iterdir())
     assert {f.name for f in folders} == set(list_variants()) - {"mtcnn"}
@@ -225,7 +248,7 @@ def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
 
     variant = "mtcnn-dw-a0.5-r0.75-bl"
     data = make_dataset(tmp_path / "data", n_images=12, n_landmark=16)
-    base = _configs(tmp_path / "base")
+    _configs(tmp_path / "base")
     configs = tmp_path / "configs"
     configs.mkdir()
     for stage in STAGES:

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # subcommand modules; each defines add_parser(subparsers) and sets args.func
-SUBCOMMANDS = ["detect", "weights", "train", "evaluate", "benchmark"]
+SUBCOMMANDS = ["detect", "weights", "train", "evaluate", "benchmark", "serve", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

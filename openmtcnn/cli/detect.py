@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.jobs is not None else (default_jobs() if n_images > 1 else 1)
     jobs = min(jobs, max(1, n_images))
     try:
-        config = DetectConfig().replace(**detection_settings(args))
+        config = DetectConfig().with_overrides(**detection_settings(args))
         resolve_weights(args.weights)  # a missing or unknown weight set is a usage error, before any work
         # in this process: for videos and streams, and for images when there is one job
         threads = args.threads if args.threads is not None else default_jobs()

@@ -59,7 +59,7 @@ class Detector:
         batch_size: int = 8,
         **overrides: Any,
     ):
-        config = (config or DetectConfig()).replace(**overrides)
+        config = (config or DetectConfig()).with_overrides(**overrides)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
@@ -97,21 +97,25 @@ class Detector:
         source = str(image) if isinstance(image, (str, os.PathLike)) else None
         return self.detect_rgb(to_rgb(image, bgr=bgr), source=source, timer=timer)
 
-    def detect_rgb(self, rgb: np.ndarray, source: str | None = None, *, timer: StageTimer | None = None) -> DetectResult:
+    def detect_rgb(
+        self, rgb: np.ndarray, source: str | None = None, *, timer: StageTimer | None = None, config: DetectConfig | None = None
+    ) -> DetectResult:
         """The cascade on an RGB uint8 ``(H, W, 3)`` array."""
-        return self.detect_rgb_batch([rgb], [source], timer=timer)[0]
+        return self.detect_rgb_batch([rgb], [source], timer=timer, config=config)[0]
 
     def detect_rgb_batch(
-        self, images: Sequence[np.ndarray], sources: Sequence[str | None] | None = None, *, timer: StageTimer | None = None
+        self, images: Sequence[np.ndarray], sources: Sequence[str | None] | None = None, *,
+        timer: StageTimer | None = None, config: DetectConfig | None = None,
     ) -> list[DetectResult]:
-        """The cascade on several RGB uint8 arrays at once (R-Net and O-Net batched over all of them)."""
+        """The cascade on several RGB uint8 arrays at once (R-Net and O-Net batched over all of them).
+        ``config``: settings for this call only (default: the detector's); calls may run on several threads at once."""
         sources = list(sources) if sources is not None else [None] * len(images)
         if len(sources) != len(images):
             raise ValueError(f"{len(images)} images but {len(sources)} sources")
         timer = StageTimer() if timer is None else timer
         before = dict(timer.seconds)
         t0 = timer.total_clock()
-        found = detect_batch(images, self.backend, self.config, timer, self._pool)
+        found = detect_batch(images, self.backend, config or self.config, timer, self._pool)
         total = timer.total_clock() - t0
         timings = {k: v - before.get(k, 0.0) for k, v in timer.seconds.items()}
         timings["other"] = max(0.0, total - sum(timings.values()))

@@ -21,9 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..stages import STAGES
 from .builder import ConvType, MTCNNNet, NetSpec, Stage, check_input_size
-
-STAGES: tuple[Stage, ...] = ("pnet", "rnet", "onet")
 
 _NAME = re.compile(r"mtcnn(?P<dw>-dw)?(?:-a(?P<alpha>\d+(?:\.\d+)?))?(?:-r(?P<rho>\d+(?:\.\d+)?))?(?P<bl>-bl)?")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..weights import STAGE_NAMES
+from ..stages import STAGES
 
 SAMPLE_TYPES = ("neg", "pos", "part", "landmark")
 LANDMARK_LOSSES = ("l2", "l1", "wing")
@@ -190,8 +190,8 @@ def _build(cls, values: Any, where: str):
 
 def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
     """Check the values that would otherwise fail late, deep inside a run."""
-    if cfg.stage not in STAGE_NAMES:
-        raise ConfigError(f"{where}: stage must be one of {', '.join(STAGE_NAMES)}, got {cfg.stage!r}")
+    if cfg.stage not in STAGES:
+        raise ConfigError(f"{where}: stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
     try:
         cfg.size
     except KeyError as e:

@@ -14,7 +14,7 @@ Layout of a sample folder::
 
 Labels follow inference: box offsets are what :func:`openmtcnn.ops.boxes.calibrate`
 needs to turn the (integer) crop box into the face box; landmarks are what
-:func:`openmtcnn.detect.cascade.landmarks_from_offsets` turns back into points.
+:func:`openmtcnn.ops.landmarks.decode` turns back into points.
 """
 
 from __future__ import annotations
@@ -31,10 +31,14 @@ import cv2
 import numpy as np
 
 from ..config import DetectConfig
-from ..detect.cascade import landmark_offsets, stage_pnet, stage_rnet
+from ..datasets.landmarks import LandmarkFace, read_landmark_list
+from ..datasets.wider import WiderImage, existing, read_wider_gt
+from ..detect.cascade import stage_pnet, stage_rnet
+from ..imaging import load_image
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes
-from .annotations import LandmarkFace, WiderImage, existing, read_landmark_list, read_wider_gt
+from ..ops.landmarks import encode as encode_landmarks
+from ..stages import INPUT_SIZE
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 
 SPLITS = ("train", "val")
@@ -137,14 +141,6 @@ def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: Sampl
 # ----------------------------------------------------------------------------- the work of one item
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an image as RGB uint8, raising ``ValueError`` naming the file if it is unreadable."""
-    im = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if im is None or im.size == 0:
-        raise ValueError(f"{path}: unreadable or corrupt image")
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
-
-
 class StageBackend:
     """The ONNX nets of the stages trained so far (a partial weight set), for the cascade functions."""
 
@@ -243,7 +239,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
         cb = jittered(rng, box, 1, s, s.landmark_jitter_shift, s.landmark_jitter_scale)
         if B.box_iou(cb, box[None])[0, 0] < (s.pos_iou if s.landmark_min_iou is None else s.landmark_min_iou):
             continue
-        off = landmark_offsets(cb, pts[None])[0]
+        off = encode_landmarks(cb, pts[None])[0]
         if off.min() < 0 or off.max() > 1:
             continue
         lab = np.zeros(LABEL_DIM, np.float32)
@@ -269,9 +265,9 @@ def _process(args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None
     rng, is_val = item_rng(cfg, i)
     try:
         if kind == "wider":
-            image = read_rgb(_W["wider_root"] / item.path)
+            image = load_image(_W["wider_root"] / item.path)
             return i, is_val, wider_samples(rng, image, item, cfg, _W["backend"]), None
-        image = read_rgb(_W["lmk_root"] / item.path)
+        image = load_image(_W["lmk_root"] / item.path)
         return i, is_val, landmark_samples(rng, image, item, cfg), None
     except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
         return i, is_val, {}, f"{item.path}: {e}"
@@ -326,9 +322,15 @@ class SampleStore:
 
 
 def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
-    """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes."""
+    """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes
+    (and a variant's own sample size and crop method, docs/variants.md)."""
     # options added later count only when set, so earlier sample sets stay valid
     sample_settings = {k: v for k, v in asdict(cfg.samples).items() if v is not None or k not in LATER_OPTIONS}
+    # likewise the variant's sample size and crop method, only when not the standard ones (INPUT_SIZE, area)
+    if cfg.size != INPUT_SIZE[cfg.stage]:
+        sample_settings["variant_size"] = cfg.size
+    if cfg.crop_method != "area":
+        sample_settings["variant_crop_method"] = cfg.crop_method
     h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, sample_settings, asdict(cfg.data)], sort_keys=True).encode())
     for stage in sorted(prev):
         h.update(Path(prev[stage]).read_bytes())

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..ops.boxes import offsets_iou
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
+from ..ops.landmarks import normalised_errors
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .corrupt import corrupt
 from .samples import FLIP_POINTS, SampleStore
@@ -221,11 +222,9 @@ class Pools:
                 yield im[i : i + batch], np.full(len(im[i : i + batch]), KIND[t]), lb[i : i + batch]
 
 
-def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
+def validate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     """Per-task validation metrics over the whole held-out split (no mining, no augmentation)."""
     import torch
-
-    from ..evaluate.landmarks import normalised_errors
 
     tc = cfg.train
     sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "nme": 0.0, "n_lmk": 0, "tp": 0, "fp": 0,
@@ -401,7 +400,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
                 state["seconds"] = time.time() - t_start
                 checkpoint()
                 last_ck = time.time()
-        m = evaluate(net, val, cfg)
+        m = validate(net, val, cfg)
         n = max(1, acc["n"])
         row = {"epoch": ep + 1, "lr": lr, "seconds": round(time.time() - t_start, 1),
                "train_det_loss": acc["det"] / n, "train_box_loss": acc["box"] / n, "train_landmark_loss": acc["lmk"] / n,

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-STAGE_NAMES = ("pnet", "rnet", "onet")
+from ..stages import STAGES as STAGE_NAMES  # noqa: F401  (the weight files' names)
 BUNDLED_DIR = Path(__file__).resolve().parent
 DEFAULT_NAME = "default"
 

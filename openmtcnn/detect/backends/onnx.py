@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...weights import STAGE_NAMES, WeightsError, read_manifest, resolve_weights
+from ...stages import INPUT_SIZE, STAGES
+from ...weights import WeightsError, read_manifest, resolve_weights
 from ..rewrites import optimize_graph
 
 if TYPE_CHECKING:
@@ -83,13 +84,13 @@ class OnnxBackend:
         self.sessions: dict[str, Any] = {}  # the sessions detection uses (lean ones for LEAN_STAGES when optimised)
         self._full: dict[str, Any] = {}  # sessions with every output, built on first demand
         self.input_sizes: dict[str, int] = {}
-        for stage in STAGE_NAMES:
+        for stage in STAGES:
             lean = self.graph_optimized and stage in LEAN_STAGES
             self.sessions[stage] = self._session(stage, ("prob", "box") if lean else None)
             if not lean:
                 self._full[stage] = self.sessions[stage]
             shape = self.sessions[stage].get_inputs()[0].shape
-            self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
+            self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else INPUT_SIZE[stage]
         self.manifest = read_manifest(self.weights_dir)
 
     def _session(self, stage: str, outputs: "tuple[str, ...] | None") -> Any:
