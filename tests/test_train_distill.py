@@ -141,3 +141,25 @@ def test_training_with_a_teacher_runs_and_logs_its_loss(dataset, tmp_path):
     S.generate(cfg, dataset, tmp_path / "samples", log=quiet)
     summary = train_stage(cfg, tmp_path / "samples", tmp_path / "train", log=quiet)
     assert summary["epochs_run"] == 1 and summary["best"]["train_distill_loss"] > 0
+
+
+def test_keep_last_keeps_the_final_epoch_even_after_the_fact(dataset, tmp_path):
+    cfg = StageConfig(stage="pnet")
+    cfg.samples.workers = 1
+    cfg.data.landmark_root = "landmarks"
+    cfg.train.batch_size, cfg.train.epochs, cfg.train.steps_per_epoch = 32, 3, 3
+    cfg.train.lr = 0.05  # a rate that makes the validation loss move from epoch to epoch
+    quiet = lambda *a: None  # noqa: E731
+    S.generate(cfg, dataset, tmp_path / "samples", log=quiet)
+    first = train_stage(cfg, tmp_path / "samples", tmp_path / "train", log=quiet)
+    cfg.train.keep = "last"
+    again = train_stage(cfg, tmp_path / "samples", tmp_path / "train", log=quiet)
+    assert again["best"]["epoch"] == 3 and again["epochs_run"] == 3
+    kept = torch.load(tmp_path / "train" / "best.pt", weights_only=False)
+    last = torch.load(tmp_path / "train" / "last.pt", weights_only=False)
+    assert kept["row"]["epoch"] == 3 and all(torch.equal(kept["model"][k], last["model"][k]) for k in last["model"])
+    fresh = train_stage(cfg, tmp_path / "samples", tmp_path / "fresh", log=quiet)  # keep: last from the start
+    assert fresh["best"]["epoch"] == 3 and first["epochs_run"] == 3
+    with pytest.raises(ConfigError, match="keep"):
+        cfg.train.keep = "newest"
+        validate(cfg)

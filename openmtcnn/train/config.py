@@ -127,6 +127,10 @@ class TrainConfig:
     # (pos / part) and landmark offsets (pos / landmark faces) become soft targets beside the labels, each weighted
     # by `distill`. None: no teacher (the paper's recipe)
     teacher: str | None = None
+    # which epoch becomes best.pt: "best", the lowest weighted validation loss against the labels; "last", the final
+    # one. With a teacher the labels' loss is no longer the objective: the student leaves the labels to follow the
+    # teacher (its validation loss against them rises while it does), so the lowest one picks the least-distilled epoch
+    keep: str = "best"
     distill: dict[str, float] = field(default_factory=lambda: {"det": 1.0, "box": 0.5, "landmark": 0.0})
     # landmark crops whose IoU with their face box reaches samples.pos_iou also feed the face/non-face loss as
     # positives (web photos and LFW: other people, poses and framing than WIDER). Their box labels follow the
@@ -210,6 +214,8 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
         raise ConfigError(f"{where}: train.wing_w and train.wing_eps must be > 0")
     if not set(cfg.train.distill) <= {"det", "box", "landmark"}:
         raise ConfigError(f"{where}: train.distill keys must be det, box, landmark")
+    if cfg.train.keep not in ("best", "last"):
+        raise ConfigError(f"{where}: train.keep must be 'best' or 'last', got {cfg.train.keep!r}")
     for name in ("blur", "jpeg", "grayscale"):
         if not 0 <= getattr(cfg.train, name) <= 1:
             raise ConfigError(f"{where}: train.{name} is a probability, got {getattr(cfg.train, name)}")

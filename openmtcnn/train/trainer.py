@@ -6,7 +6,7 @@ of which only the hardest ``ohem_keep`` fraction is back-propagated;
 positives and part faces feed the box loss; landmark faces the landmark
 loss. The total is weighted by the stage's task weights. After every epoch
 the held-out split is scored per task; the best epoch (lowest weighted
-validation loss) is kept as ``best.pt``. ``last.pt`` is written every
+validation loss; with ``train.keep: last``, the last epoch) is kept as ``best.pt``. ``last.pt`` is written every
 ``checkpoint_seconds`` so that a killed run continues where it stopped.
 """
 
@@ -352,6 +352,12 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
         torch.set_rng_state(ck["torch_rng"])
         state = ck["state"]
         log(f"[{cfg.stage}] resuming at epoch {state['epoch'] + 1}, step {state['step']}")
+    if state.get("finished") and tc.keep == "last" and state["rows"] and state["best"] != state["rows"][-1]:
+        # a run that finished keeping its best epoch, now asked for its last one (the config's keep changed)
+        state["best"] = state["rows"][-1]
+        _save({"model": net.state_dict(), "variant": cfg.variant, "stage": cfg.stage, "row": state["best"]}, best_path)
+        _save({**torch.load(last, weights_only=False), "state": state}, last)
+        log(f"[{cfg.stage}] keeping the last epoch ({state['best']['epoch']}) as best.pt")
     if state.get("finished"):
         log(f"[{cfg.stage}] training already finished")
         return _summary(cfg, state, train, val, plan)
@@ -407,7 +413,7 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
                **({"train_distill_loss": acc["distill"] / n} if teacher is not None else {}),
                **{f"val_{k}": v for k, v in m.items()}}
         state["rows"].append(row)
-        if state["best"] is None or m["loss"] < state["best"]["val_loss"]:
+        if state["best"] is None or m["loss"] < state["best"]["val_loss"] or tc.keep == "last":
             state["best"] = row
             _save({"model": net.state_dict(), "variant": cfg.variant, "stage": cfg.stage, "row": row}, best_path)
         log(f"[{cfg.stage}] epoch {ep + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "val_"))))
