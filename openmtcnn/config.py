@@ -25,6 +25,10 @@ class DetectConfig:
     crops placed on its points (:func:`openmtcnn.detect.cascade.refine_landmarks`);
     the points are the mean of the passes. 0 = the points of O-Net's first look at
     the R-Net box, as the original MTCNN.
+    ``max_pixels``: images with more pixels are refused with an :class:`~openmtcnn.ImageError`
+    (files: from their header, before decoding; see :func:`openmtcnn.imaging.load_image`);
+    ``None``: no limit. The default, 100 megapixels, takes any camera photo up to 100 MP (about
+    300 MB decoded) and refuses decompression bombs.
     """
 
     min_face_size: float = 20.0
@@ -37,6 +41,7 @@ class DetectConfig:
     pyramid: str = "chained"
     max_candidates: int = 0
     landmark_refine: int = 2
+    max_pixels: int | None = 100_000_000
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +55,8 @@ class DetectConfig:
             raise ValueError(f"pyramid must be 'chained' or 'direct', got {self.pyramid!r}")
         if self.landmark_refine < 0:
             raise ValueError(f"landmark_refine must be >= 0 passes, got {self.landmark_refine}")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1 (or None: no limit), got {self.max_pixels}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     def replace(self, **changes: Any) -> "DetectConfig":

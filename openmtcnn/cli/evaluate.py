@@ -41,7 +41,12 @@ def _slug(label: str) -> str:
 def _detector(args):
     from ..evaluate.runs import build_detector
 
-    det, info = build_detector(args.weights, args.threads, **detection_settings(args))
+    from .options import UsageError, flag_message
+
+    try:
+        det, info = build_detector(args.weights, args.threads, **detection_settings(args))
+    except ValueError as e:  # a setting out of range
+        raise UsageError(flag_message(str(e))) from None
     label = args.label or info["weights_name"] or "openmtcnn"
     return det, info, label
 

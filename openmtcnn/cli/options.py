@@ -1,4 +1,4 @@
-"""Command-line options shared by subcommands: the detection settings (one definition)."""
+"""Command-line conventions shared by subcommands: the detection settings (one definition), usage errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ import argparse
 from typing import Any
 
 from ..config import DetectConfig
+
+
+class UsageError(Exception):
+    """Bad arguments: :func:`openmtcnn.cli.main` prints the message (naming the flag) and exits with status 2.
+
+    The exit statuses of every subcommand: 0 all went well, 1 some inputs failed (each reported,
+    the others done), 2 usage error (bad flags or paths, missing weights or extras), before any work.
+    """
 
 
 def add_detection_options(
@@ -33,12 +41,28 @@ def add_detection_options(
     return g
 
 
+#: the :class:`DetectConfig` fields :func:`add_detection_options` sets (flags: ``--min-face-size`` ...)
+SETTING_FIELDS = ("min_face_size", "scale_factor", "thresholds", "pyramid", "landmark_refine")
+
+
 def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`DetectConfig` fields given by :func:`add_detection_options`."""
-    return {
-        "min_face_size": args.min_face_size,
-        "scale_factor": args.scale_factor,
-        "thresholds": tuple(args.thresholds),
-        "pyramid": args.pyramid,
-        "landmark_refine": args.landmark_refine,
-    }
+    return {f: tuple(args.thresholds) if f == "thresholds" else getattr(args, f) for f in SETTING_FIELDS}
+
+
+def flag_message(message: str) -> str:
+    """A settings error as the command-line user knows it: ``min_face_size`` -> ``--min-face-size``."""
+    for name in (*SETTING_FIELDS, "max_pixels"):
+        message = message.replace(name, "--" + name.replace("_", "-"))
+    return message
+
+
+def detection_config(args: argparse.Namespace, base: DetectConfig | None = None, **more: Any) -> DetectConfig:
+    """The :class:`DetectConfig` of the flags (and ``more`` fields, ``None`` kept); a bad value
+    raises :class:`UsageError` naming its flag."""
+    from dataclasses import replace
+
+    try:
+        return replace(base or DetectConfig(), **detection_settings(args), **more)
+    except ValueError as e:
+        raise UsageError(flag_message(str(e))) from None

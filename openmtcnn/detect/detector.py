@@ -78,13 +78,13 @@ class Detector:
             for i in range(0, len(image), self.batch_size):
                 part = image[i : i + self.batch_size]
                 sources = [str(im) if isinstance(im, (str, os.PathLike)) else None for im in part]
-                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr) for im in part], sources)
+                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr, max_pixels=self.config.max_pixels) for im in part], sources)
             return out
         return self._detect_one(image, bgr)
 
     def _detect_one(self, image: ImageInput, bgr: bool) -> DetectResult:
         source = str(image) if isinstance(image, (str, os.PathLike)) else None
-        rgb = to_rgb(image, bgr=bgr)
+        rgb = to_rgb(image, bgr=bgr, max_pixels=self.config.max_pixels)
         return self.detect_rgb(rgb, source=source)
 
     def detect_rgb(self, rgb: np.ndarray, source: str | None = None) -> DetectResult:
