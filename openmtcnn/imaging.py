@@ -47,7 +47,7 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
         Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # PIL warns of damaged files ("Truncated File Read"...); they decode or raise
             with Image.open(p) as im:
                 check_pixels(str(p), *im.size, max_pixels)
                 im = ImageOps.exif_transpose(im)

@@ -19,10 +19,10 @@ Why a pool of its own rather than ``multiprocessing.Pool`` or ``concurrent.futur
   interpreters started as ``python -c "...worker_main()"`` (the way ``spawn`` starts them, less
   the ``__main__`` fix-up), and ``factory``/``fn`` arrive pickled by reference: functions of
   an importable module (a function defined in the script itself cannot be loaded there: that
-  is reported as a :class:`WorkerError` at once). Start-up costs what ``spawn`` costs:
-  importing openmtcnn (numpy, OpenCV, ONNX Runtime) once per worker, about 0.3 s of CPU on
-  this project's 2-core machine (``fork`` avoids the imports; both then build the detector),
-  paid once per run, not per item.
+  is reported as a :class:`WorkerError` at once). Start-up costs what ``spawn`` costs, once
+  per run: until 2 workers had built their detector, 2.4 / 3.2 s against ``spawn`` 3.4 / 3.3 s
+  and ``fork`` 1.8 / 2.7 s (``benchmarks/pool_startup.py``, two rounds, 2 cores shared with
+  other jobs at load average 10); importing openmtcnn alone takes 0.3 s.
 - **Failures while starting raise at once.** A worker that cannot build its state (weights that
   do not load) or dies before it is ready raises :class:`WorkerError` in the parent.
 """
