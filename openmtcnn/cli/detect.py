@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if writer.dropped_bytes:
             error(f"{args.output}: dropped a torn last line ({writer.dropped_bytes} bytes) of the interrupted run")
         skipped = len(inputs.items) - len(run.todo(inputs.items))
+        earlier_failed = sum("error" in r for r in writer.records)  # inputs of a resumed run that had failed before
         bar.update(sum(it.kind == "image" and it.name in run.done for it in inputs.items))
         for name, msg in inputs.empty_folders:
             if name not in run.done:
@@ -154,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
         rate = done / elapsed if elapsed > 0 else 0.0
         msg = f"openmtcnn detect: {', '.join(parts)}; {elapsed:.1f} s, {rate:.1f} {'images' if not counts.frames else 'frames'}/s"
         if args.resume:
-            msg += f"; {skipped} input{'s' * (skipped != 1)} answered before (--resume)"
+            msg += f"; {skipped} input{'s' * (skipped != 1)} answered before (--resume), {earlier_failed} of them failed"
         if inputs.ignored:
             msg += f"; ignored {inputs.ignored} non-image file{'s' * (inputs.ignored != 1)} in folders"
         print(msg, file=sys.stderr)
-    return 1 if counts.failed else 0
+    return 1 if counts.failed or earlier_failed else 0
