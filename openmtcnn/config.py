@@ -27,7 +27,8 @@ class DetectConfig:
     the R-Net box, as the original MTCNN.
     ``max_pixels``: images with more pixels are refused with an :class:`~openmtcnn.ImageError`
     (files: from their header, before decoding; see :func:`openmtcnn.imaging.load_image`);
-    ``None``: no limit. The default, 100 megapixels, takes any camera photo up to 100 MP (about
+    ``None``: no limit of openmtcnn's own (PIL's guard, twice ``PIL.Image.MAX_IMAGE_PIXELS``,
+    stays). The default, 100 megapixels, takes any camera photo up to 100 MP (about
     300 MB decoded) and refuses decompression bombs.
     """
 

@@ -17,12 +17,15 @@ class ImageError(ValueError):
     """An input that is not a usable image; the message names it."""
 
 
+_LIMIT_NAMES = "max_pixels; --max-pixels on the command line"
+
+
 def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
     """Refuse an image above ``max_pixels`` (``None``: no limit) with a message naming it and the limit."""
     if max_pixels is not None and width * height > max_pixels:
         raise ImageError(
             f"{name}: {width} x {height} = {width * height / 1e6:.1f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.1f} (max_pixels; --max-pixels on the command line)"
+            f"{max_pixels / 1e6:.1f} ({_LIMIT_NAMES})"
         )
 
 
@@ -31,9 +34,11 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
 
     ``max_pixels``: refuse images with more pixels (:class:`ImageError`), read from the file's
     header before anything is decoded, so a decodable but huge file (or a "bomb" header) costs
-    no memory. PIL's own guard (``Image.MAX_IMAGE_PIXELS``, its warning silenced here) is raised
-    to ``max_pixels`` where that is higher.
+    no memory. PIL's own guard stays in force above it: files over twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (179 megapixels by default; raise it to go further) are
+    refused with the same message; PIL's warning below that is silenced.
     """
+    import re
     import warnings
 
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,8 +48,6 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
         raise ImageError(f"{p}: no such file")
     if p.is_dir():
         raise ImageError(f"{p}: is a folder, not an image")
-    if max_pixels is not None and Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL warns of damaged files ("Truncated File Read"...); they decode or raise
@@ -52,8 +55,11 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
                 check_pixels(str(p), *im.size, max_pixels)
                 im = ImageOps.exif_transpose(im)
                 return pil_to_rgb(im)
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{p}: {e} (over PIL's limit; max_pixels / --max-pixels raises it)") from e
+    except Image.DecompressionBombError as e:  # refused by PIL from the header, before ours
+        n = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(n.group(1)) / 1e6:.1f} megapixels" if n else "too many pixels"
+        limit = min(max_pixels or 2 * Image.MAX_IMAGE_PIXELS, 2 * Image.MAX_IMAGE_PIXELS)
+        raise ImageError(f"{p}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         if isinstance(e, ImageError):
             raise

@@ -223,3 +223,85 @@ def test_worker_setup_failure_stops_the_run(tmp_path, rng):
         (tmp_path / "w" / f"{s}.onnx").write_bytes(b"not onnx")
     with pytest.raises(WorkerError, match="pnet.onnx"):
         list(detect_files([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "w", jobs=2))
+
+
+def test_empty_folders_and_folders_without_images_fail(tmp_path, rng, random_weights, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("no image here")
+    for folder, what in [("empty", "no images in this folder (looked for"), ("docs", "no images in this folder (1 other file,")]:
+        rc, lines, err = detect([str(tmp_path / folder)], random_weights, capsys)
+        assert rc == 1 and lines == [{"source": str(tmp_path / folder), "error": lines[0]["error"]}], lines
+        assert what in lines[0]["error"] and str(tmp_path / folder) in err
+    write_image(tmp_path / "ok.png", rng)
+    rc, lines, _ = detect([str(tmp_path / "empty"), str(tmp_path / "ok.png")], random_weights, capsys)
+    assert rc == 1 and [("error" in d) for d in lines] == [True, False], "the other inputs are still done"
+
+
+@pytest.mark.parametrize("flag", ["--draw", "--crops"])
+def test_output_folder_that_is_a_file_is_a_usage_error(tmp_path, rng, random_weights, capsys, flag, monkeypatch):
+    import openmtcnn.io.runner as runner
+
+    write_image(tmp_path / "ok.png", rng)
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setattr(runner.DetectRun, "run", lambda *a: pytest.fail("detection started"))
+    rc, lines, err = detect([str(tmp_path / "ok.png"), flag, str(tmp_path / "taken")], random_weights, capsys)
+    assert rc == 2 and lines == [] and f"{flag} {tmp_path / 'taken'}: is a file, not a folder" in err
+
+
+def test_output_that_is_a_folder_is_a_usage_error(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "ok.png", rng)
+    rc, _, err = detect([str(tmp_path / "ok.png"), "--output", str(tmp_path)], random_weights, capsys)
+    assert rc == 2 and "is a folder" in err
+
+
+def test_max_pixels_flag(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "big.png", rng, size=(200, 300))
+    write_image(tmp_path / "small.png", rng, size=(50, 60))
+    rc, lines, err = detect([str(tmp_path), "--max-pixels", "0.01"], random_weights, capsys)  # 10000 pixels
+    assert rc == 1 and "error" in lines[0] and "faces" in lines[1]
+    assert "big.png: 300 x 200 = 0.1 megapixels, over the limit of 0.0" in lines[0]["error"] and "--max-pixels" in lines[0]["error"]
+    rc, lines, _ = detect([str(tmp_path), "--max-pixels", "0"], random_weights, capsys)  # no limit
+    assert rc == 0 and all("faces" in d for d in lines)
+
+
+def test_original_weights_before_conversion_say_how(tmp_path, rng, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "ok.png", rng)
+    for name in ("original", "weights/original"):
+        rc = main(["detect", "ok.png", "--weights", name])
+        err = capsys.readouterr().err
+        assert rc == 2 and "openmtcnn convert-weights --out weights/original" in err and "Traceback" not in err
+
+
+def test_progress_bar_only_on_a_terminal_without_the_json(monkeypatch):
+    from openmtcnn.cli.detect import show_progress
+
+    for out_tty, err_tty, want in [(False, True, True), (True, True, False), (False, False, False), (True, False, False)]:
+        monkeypatch.setattr(sys.stdout, "isatty", lambda v=out_tty: v, raising=False)
+        monkeypatch.setattr(sys.stderr, "isatty", lambda v=err_tty: v, raising=False)
+        assert show_progress(False) is want
+        assert show_progress(True) is False
+
+
+@pytest.mark.parametrize(
+    "argv,module,extra",
+    [
+        (["export", "--state-dict-dir", "x", "--out", "y"], "torch", "train"),
+        (["train", "pnet", "--data", "."], "torch", "train"),
+        (["evaluate", "widerface", "--pred", "p", "--gt", "g"], "scipy", "eval"),
+    ],
+)
+def test_missing_extra_is_one_line_and_status_2(argv, module, extra, capsys, monkeypatch, tmp_path):
+    """As without the extra installed: importing it fails (a None entry in sys.modules does that)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [m for m in sys.modules if m.startswith(("openmtcnn.nets", "openmtcnn.train", "openmtcnn.evaluate", "openmtcnn.compat"))]:
+        monkeypatch.delitem(sys.modules, name)  # re-imported, meeting the missing module
+    (tmp_path / "x").mkdir()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.strip().splitlines() == [f"openmtcnn {argv[0]}: needs {module}, not installed: pip install 'openmtcnn[{extra}]'"]
