@@ -884,7 +884,9 @@ def run(args) -> dict:
         print("\nPeak memory:\n" + memory_table(res))
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(res))
+        notes = REPO / "docs" / "speed-notes.md"  # the analysis, by hand, kept across regenerations
+        extra = f"\n## Analysis of this run\n\n{notes.read_text()}" if notes.is_file() else ""
+        Path(args.markdown).write_text(markdown(res) + extra)
         print(f"\nwrote {args.markdown} and {args.json}", file=sys.stderr)
     return res
 
