@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, WeightsError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except FileNotFoundError as e:  # an input path that is not there: a usage error, named
+        print(f"{prog}: error: {f'{e.filename}: {e.strerror}' if e.filename else e}", file=sys.stderr)
+        return 2
     except ModuleNotFoundError as e:
         line = missing_extra(e)
         if line is None:

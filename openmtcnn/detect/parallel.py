@@ -63,7 +63,7 @@ def detect_file(detector: Any, path: str, keep_image: bool = False) -> FileResul
 
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        rgb = load_image(path, max_pixels=detector.config.max_pixels)
+        rgb = load_image(path, max_pixels=getattr(getattr(detector, "config", None), "max_pixels", None))  # any detect_rgb object
     except (ImageError, OSError) as e:
         return failed_file(path, str(e))
     res = detector.detect_rgb(rgb, source=path)
