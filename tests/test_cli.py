@@ -305,3 +305,16 @@ def test_missing_extra_is_one_line_and_status_2(argv, module, extra, capsys, mon
     err = capsys.readouterr().err
     assert rc == 2, err
     assert err.strip().splitlines() == [f"openmtcnn {argv[0]}: needs {module}, not installed: pip install 'openmtcnn[{extra}]'"]
+
+
+def test_broken_videos_leave_no_backend_noise(tmp_path, rng, random_weights):
+    """A corrupt video is reported once by openmtcnn, without FFmpeg's or OpenCV's own warnings."""
+    (tmp_path / "random.mp4").write_bytes(rng.bytes(5000))
+    (tmp_path / "empty.avi").write_bytes(b"")
+    cmd = [sys.executable, "-m", "openmtcnn", "detect", "--weights", str(random_weights), *SETTINGS,
+           str(tmp_path / "random.mp4"), str(tmp_path / "empty.avi")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    err = done.stderr.splitlines()
+    assert len(err) == 3 and all(s.startswith("openmtcnn detect: ") for s in err), err
+    assert "random.mp4: cannot open as a video" in err[0] and "empty.avi" in err[1]
