@@ -41,7 +41,7 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
     import re
     import warnings
 
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     p = Path(path)
     if not p.exists():
@@ -60,9 +60,9 @@ def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarra
         size = f"{int(n.group(1)) / 1e6:.1f} megapixels" if n else "too many pixels"
         limit = min(max_pixels or 2 * Image.MAX_IMAGE_PIXELS, 2 * Image.MAX_IMAGE_PIXELS)
         raise ImageError(f"{p}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        if isinstance(e, ImageError):
-            raise
+    except ImageError:
+        raise
+    except Exception as e:  # whatever a decoder raises on a damaged file (OSError, SyntaxError, struct.error ...)
         raise ImageError(f"{p}: not a readable image ({type(e).__name__}: {e})") from e
 
 
@@ -100,6 +100,7 @@ def to_rgb(image: ImageInput, bgr: bool = False, max_pixels: int | None = None) 
     if hasattr(image, "mode") and hasattr(image, "convert"):
         from PIL import ImageOps
 
+        check_pixels("PIL image", *image.size, max_pixels)
         return pil_to_rgb(ImageOps.exif_transpose(image))
     if not isinstance(image, np.ndarray):
         raise ImageError(f"unsupported image type {type(image).__name__}: give a path, a PIL image or a numpy array")

@@ -100,6 +100,7 @@ class _Worker:
 def worker_main(rfd: int, wfd: int) -> None:
     """A worker's life: read ``(factory, fn)``, build ``state = factory()``, say ready,
     then answer ``(index, item)`` jobs with ``(index, ok, value)`` until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the workers
     recv, send = Connection(rfd, writable=False), Connection(wfd, readable=False)
     blob = recv.recv_bytes()
     try:
