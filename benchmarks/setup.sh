@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the benchmark environment .bench-venv (separate from the main .venv): openmtcnn and its peers.
-#   bash benchmarks/setup.sh            # then: .bench-venv/bin/python benchmarks/speed.py
+#   bash benchmarks/setup.sh            # then: .bench-venv/bin/openmtcnn benchmark
 # Installs run under `nice` (they are I/O and CPU heavy). A peer whose install fails is reported, not fatal:
 # the benchmark lists it as "not installed".
 set -uo pipefail

@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+from .stages import STAGES
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -44,7 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FACENET_VERSION = "2.6.0"
 SOURCE = f"original (Zhang et al. 2016, via facenet-pytorch {FACENET_VERSION})"
-STAGES = ("pnet", "rnet", "onet")
 VARIANT = "mtcnn"
 HAS_LANDMARKS = {"pnet": False, "rnet": False, "onet": True}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
@@ -21,7 +21,7 @@ class DetectConfig:
     :func:`openmtcnn.detect.pyramid.pyramid_levels`).
     ``max_candidates``: cap on boxes passed from one stage to the next (0 = none),
     a guard against pathological images.
-    ``landmark_refine``: extra O-Net passes for the landmarks of each found face, on
+    ``landmark_passes``: extra O-Net passes for the landmarks of each found face, on
     crops placed on its points (:func:`openmtcnn.detect.cascade.refine_landmarks`);
     the points are the mean of the passes. 0 = the points of O-Net's first look at
     the R-Net box, as the original MTCNN.
@@ -41,9 +41,8 @@ class DetectConfig:
     nms_onet: float = 0.7
     pyramid: str = "chained"
     max_candidates: int = 0
-    landmark_refine: int = 2
+    landmark_passes: int = 2
     max_pixels: int | None = 100_000_000
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.min_face_size < 1:
@@ -54,23 +53,35 @@ class DetectConfig:
             raise ValueError(f"thresholds must be three probabilities, got {self.thresholds}")
         if self.pyramid not in ("chained", "direct"):
             raise ValueError(f"pyramid must be 'chained' or 'direct', got {self.pyramid!r}")
-        if self.landmark_refine < 0:
-            raise ValueError(f"landmark_refine must be >= 0 passes, got {self.landmark_refine}")
+        if self.landmark_passes < 0:
+            raise ValueError(f"landmark_passes must be >= 0, got {self.landmark_passes}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ValueError(f"max_pixels must be >= 1 (or None: no limit), got {self.max_pixels}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
-    def replace(self, **changes: Any) -> "DetectConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+    def with_overrides(self, **changes: Any) -> "DetectConfig":
+        """A copy with the named settings changed (validated as a new config).
+
+        An unknown name raises :class:`TypeError` naming it; ``None`` is a value only of the settings
+        that take it (``max_pixels=None``: no limit); for the others it raises :class:`ValueError`
+        (leave a setting out to keep it).
+        """
+        names = [f.name for f in fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise TypeError(f"unknown detection setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        nullable = {f.name for f in fields(self) if "None" in str(f.type)}
+        empty = sorted(k for k, v in changes.items() if v is None and k not in nullable)
+        if empty:
+            raise ValueError(f"detection setting(s) {', '.join(empty)} given as None: give a value, or leave them out to keep {self}")
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.pop("extra")
         d["thresholds"] = list(self.thresholds)
         return d
 
 
 #: The settings of the original authors' WIDER FACE evaluation (their notes). WIDER FACE scores boxes only,
 #: so no landmark passes (they would cost time for the many low-scoring boxes kept at these thresholds).
-WIDER_EVAL = DetectConfig(min_face_size=10, scale_factor=0.79, thresholds=(0.5, 0.5, 0.3), landmark_refine=0)
+WIDER_EVAL = DetectConfig(min_face_size=10, scale_factor=0.79, thresholds=(0.5, 0.5, 0.3), landmark_passes=0)

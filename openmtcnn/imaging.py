@@ -17,13 +17,17 @@ class ImageError(ValueError):
     """An input that is not a usable image; the message names it."""
 
 
+class ImageTooLarge(ImageError):
+    """An image with more pixels than allowed (``max_pixels``), judged from its header before decoding."""
+
+
 _LIMIT_NAMES = "max_pixels; --max-pixels on the command line"
 
 
 def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
-    """Refuse an image above ``max_pixels`` (``None``: no limit) with a message naming it and the limit."""
+    """Refuse an image above ``max_pixels`` (``None``: no limit) with an :class:`ImageTooLarge` naming it and the limit."""
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"{name}: {width} x {height} = {width * height / 1e6:.1f} megapixels, over the limit of "
             f"{max_pixels / 1e6:.1f} ({_LIMIT_NAMES})"
         )
@@ -32,38 +36,65 @@ def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> 
 def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as RGB uint8 ``(H, W, 3)``, applying its EXIF orientation.
 
-    ``max_pixels``: refuse images with more pixels (:class:`ImageError`), read from the file's
+    ``max_pixels``: refuse images with more pixels (:class:`ImageTooLarge`), read from the file's
     header before anything is decoded, so a decodable but huge file (or a "bomb" header) costs
     no memory. PIL's own guard stays in force above it: files over twice
     ``PIL.Image.MAX_IMAGE_PIXELS`` (179 megapixels by default; raise it to go further) are
     refused with the same message; PIL's warning below that is silenced.
     """
-    import re
-    import warnings
-
-    from PIL import Image, ImageOps
-
     p = Path(path)
     if not p.exists():
         raise ImageError(f"{p}: no such file")
     if p.is_dir():
         raise ImageError(f"{p}: is a folder, not an image")
+    return _decode(p, str(p), max_pixels)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG... bytes) as :func:`load_image` reads a file; ``name`` is how errors name it."""
+    import io
+
+    if not data:
+        raise ImageError(f"{name}: empty, not an image")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(fp: Any, name: str, max_pixels: int | None) -> np.ndarray:
+    """The decoding of :func:`load_image` and :func:`decode_image`: any failure is an :class:`ImageError` naming ``name``."""
+    import re
+    import warnings
+
+    from PIL import Image, ImageOps
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL warns of damaged files ("Truncated File Read"...); they decode or raise
-            with Image.open(p) as im:
-                check_pixels(str(p), *im.size, max_pixels)
+            with Image.open(fp) as im:
+                check_pixels(name, *im.size, max_pixels)
                 im = ImageOps.exif_transpose(im)
                 return pil_to_rgb(im)
     except Image.DecompressionBombError as e:  # refused by PIL from the header, before ours
         n = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{int(n.group(1)) / 1e6:.1f} megapixels" if n else "too many pixels"
         limit = min(max_pixels or 2 * Image.MAX_IMAGE_PIXELS, 2 * Image.MAX_IMAGE_PIXELS)
-        raise ImageError(f"{p}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
+        raise ImageTooLarge(f"{name}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
     except ImageError:
         raise
     except Exception as e:  # whatever a decoder raises on a damaged file (OSError, SyntaxError, struct.error ...)
-        raise ImageError(f"{p}: not a readable image ({type(e).__name__}: {e})") from e
+        raise ImageError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
+
+
+def image_size(path: str | PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file, EXIF orientation applied, reading only its header where possible."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orient = im.getexif().get(0x0112, 1)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from e
+    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
 
 
 def pil_to_rgb(im: Any) -> np.ndarray:

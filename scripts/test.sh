@@ -13,7 +13,7 @@ if [ -n "${TORCH_INDEX_URL:-}" ]; then
 else
   "$VENV/bin/pip" install -q torch==2.13.0
 fi
-"$VENV/bin/pip" install -q -e '.[train,test]'
+"$VENV/bin/pip" install -q -e '.[train,test,serve,batch]'
 # test-only: the original MTCNN weight files for the parity test (it pins an old torch, hence --no-deps)
 "$VENV/bin/pip" install -q --no-deps facenet-pytorch==2.6.0
 exec "$VENV/bin/python" -m pytest -q "$@"

@@ -124,6 +124,17 @@ def test_config_and_overrides(random_weights):
         Detector(random_weights, scale_factor=1.5)
 
 
+def test_with_overrides_names_what_it_cannot_take():
+    base = DetectConfig(min_face_size=30)
+    changed = base.with_overrides(landmark_passes=0, pyramid="direct")
+    assert (changed.min_face_size, changed.landmark_passes, changed.pyramid) == (30, 0, "direct")
+    assert base.landmark_passes == 2  # a copy
+    with pytest.raises(ValueError, match="min_face_size given as None"):
+        base.with_overrides(min_face_size=None)  # not silently the old value
+    with pytest.raises(TypeError, match="unknown detection setting.*landmark_refine"):
+        base.with_overrides(landmark_refine=0)
+
+
 def test_to_json_round_trips(det, img, tmp_path):
     p = tmp_path / "img.png"
     Image.fromarray(img).save(p)

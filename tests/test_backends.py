@@ -25,7 +25,7 @@ def test_graph_rewrite_is_equivalent(random_weights, rng):
     plain = OnnxBackend(random_weights, threads=1, optimize=False)
     fast = OnnxBackend(random_weights, threads=1)
     assert fast.graph_optimized and not plain.graph_optimized
-    from openmtcnn.detect.backends import optimize_graph
+    from openmtcnn.detect.rewrites import optimize_graph
 
     for stage, fc_prelus in (("pnet", 0), ("rnet", 1), ("onet", 1)):
         ops = [n.op_type for n in optimize_graph(onnx.load(str(random_weights / f"{stage}.onnx"))).graph.node]
@@ -65,7 +65,7 @@ def test_rewrite_handles_slopes_of_any_sign(tmp_path, rng):
     plain, fast = OnnxBackend(out, threads=1, optimize=False), OnnxBackend(out, threads=1)
     import onnx
 
-    from openmtcnn.detect.backends import optimize_graph
+    from openmtcnn.detect.rewrites import optimize_graph
 
     # P-Net's first layer: 4 negative slopes in 10 channels fit the padding to 16, so the pool moves
     # first and a full 1x1 convolution combines; R-Net's 12 in 28 would not (left as a split PReLU)
@@ -118,6 +118,7 @@ def test_detector_with_torch_backend_finds_the_same(random_weights):
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from openmtcnn import Detector
+    from openmtcnn.detect import StageTimer
     from openmtcnn.imaging import load_image
     from pathlib import Path
 
@@ -126,8 +127,9 @@ def test_detector_with_torch_backend_finds_the_same(random_weights):
     kw = dict(min_face_size=30, thresholds=(0.53, 0.484, 0.4966))
     a = Detector(random_weights, backend="onnx", threads=1, **kw).detect(photo)
     det = Detector(random_weights, backend="torch", device="cpu", **kw)
-    b = det.detect(photo)
-    assert det.last_timer.batch["onet"] > 0
+    timer = StageTimer()
+    b = det.detect(photo, timer=timer)
+    assert timer.batch["onet"] > 0
     assert len(a) == len(b)
     np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
@@ -146,7 +148,7 @@ def test_torch_backend_without_gpu_says_so(random_weights):
 def test_torch_backend_rejects_a_wrong_manifest(random_weights, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from openmtcnn.detect.backends import nets_from_onnx
+    from openmtcnn.nets.export import load_weight_set
 
     w = tmp_path / "w"
     shutil.copytree(random_weights, w)
@@ -154,4 +156,4 @@ def test_torch_backend_rejects_a_wrong_manifest(random_weights, tmp_path):
     manifest["nets"]["rnet"]["alpha"] = 0.5
     (w / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="rnet.onnx: parameter"):
-        nets_from_onnx(w)
+        load_weight_set(w)

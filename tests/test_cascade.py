@@ -113,8 +113,9 @@ def test_chunked_batches_change_nothing(random_weights, monkeypatch):
     det = Detector(random_weights, threads=1, min_face_size=30, thresholds=(0.53, 0.484, 0.4966))
     images = [photo, np.ascontiguousarray(photo[:, ::-1])]
     monkeypatch.setattr(cascade, "CHUNK", {"rnet": 100000, "onet": 100000})
-    whole = det.detect(images)
-    assert det.last_timer.batch["rnet"] > 40
+    timer = cascade.StageTimer()
+    whole = det.detect(images, timer=timer)
+    assert timer.batch["rnet"] > 40
     monkeypatch.setattr(cascade, "CHUNK", {"rnet": 7, "onet": 3})
     chunked = det.detect(images)
     for a, b in zip(whole, chunked):
@@ -128,6 +129,7 @@ def test_threads_find_exactly_the_same(random_weights):
     import threading
 
     from openmtcnn import Detector
+    from openmtcnn.detect import StageTimer
     from openmtcnn.imaging import load_image
 
     photo = load_image(Path(__file__).resolve().parent / "fixtures" / "images" / "situation_room_480.jpg")
@@ -144,29 +146,59 @@ def test_threads_find_exactly_the_same(random_weights):
 
     two.backend.run = spy
     images = [photo, np.ascontiguousarray(photo[:, ::-1]), np.ascontiguousarray(photo[:300])]
-    for a, b in zip(one.detect(images), two.detect(images)):
+    t1, t2 = StageTimer(), StageTimer.cpu()
+    for a, b in zip(one.detect(images, timer=t1), two.detect(images, timer=t2)):
         assert len(a) == len(b)
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.scores, b.scores)
         np.testing.assert_array_equal(a.landmarks, b.landmarks)
-    assert one.last_timer.batch == two.last_timer.batch and one.last_timer.batch["onet"] > 0
-    assert sorted(one.last_timer.pnet_inputs) == sorted(two.last_timer.pnet_inputs)
+    assert t1.batch == t2.batch and t1.batch["onet"] > 0
+    assert sorted(t1.pnet_inputs) == sorted(t2.pnet_inputs)
     assert len(callers) == 2 and all(c.startswith("openmtcnn") for c in callers)  # both pool threads ran nets
+    with two:
+        assert two._pool is not None
+    assert two._pool is None  # the context manager shut the pool down
+    assert len(two.detect(photo)) == len(one.detect(photo))  # and later calls run on the calling thread
+
+
+def test_thread_pool_serves_any_backend(random_weights):
+    """threads=2 with the torch backend: the same pool, the same faces as one thread."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from openmtcnn import Detector
+    from openmtcnn.imaging import load_image
+
+    photo = load_image(Path(__file__).resolve().parent / "fixtures" / "images" / "situation_room_480.jpg")
+    kw = dict(min_face_size=30, thresholds=(0.53, 0.484, 0.4966), backend="torch")
+    with Detector(random_weights, threads=1, **kw) as one, Detector(random_weights, threads=2, **kw) as two:
+        assert one._pool is None and two._pool is not None
+        a, b = one.detect(photo), two.detect(photo)
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
 
 
 def test_stage_timer_and_timings(random_weights):
     from openmtcnn import Detector
-    from openmtcnn.detect.cascade import StageTimer
+    from openmtcnn.detect import StageTimer
 
     t = StageTimer()
     with t("x"):
         time.sleep(0.002)
     assert t.seconds["x"] >= 0.002
     det = Detector(random_weights, threads=1, min_face_size=40)
-    res = det.detect(np.full((120, 160, 3), 90, np.uint8))
+    image = np.full((120, 160, 3), 90, np.uint8)
+    res = det.detect(image)
     assert {"pyramid", "pnet", "nms", "other", "total"} <= set(res.timings)
     assert res.timings["total"] >= sum(v for k, v in res.timings.items() if k != "total") - 1e-9
-    assert len(det.last_timer.pnet_inputs) >= 1
+    timer = StageTimer.cpu()
+    first = det.detect(image, timer=timer).timings
+    n_levels = len(timer.pnet_inputs)
+    second = det.detect(image, timer=timer).timings
+    assert n_levels >= 1 and len(timer.pnet_inputs) == 2 * n_levels  # the timer adds up over calls
+    for timings in (first, second):  # each result's timings are its own call's, on the timer's clocks
+        assert timings["total"] >= sum(v for k, v in timings.items() if k != "total") - 1e-9
+    assert abs(timer.seconds["pnet"] - first["pnet"] - second["pnet"]) < 1e-9
 
 
 @pytest.mark.parametrize("bad", [0, -2])

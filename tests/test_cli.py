@@ -129,6 +129,10 @@ def test_settings_flags_reach_the_detector(tmp_path, rng, random_weights, capsys
         rc, (line,), _ = detect([str(big), "--pyramid", mode, "--min-face", "14"], random_weights, capsys)  # --min-face: alias
         ref = Detector(random_weights, pyramid=mode, min_face_size=14, thresholds=(0.3, 0.3, 0.3), threads=1).detect(big)
         assert rc == 0 and line == ref.to_dict()
+    first_look = Detector(random_weights, min_face_size=14, thresholds=(0.3, 0.3, 0.3), landmark_passes=0, threads=1).detect(big)
+    for flag in ("--landmark-passes", "--landmark-refine"):  # the old name stays as a deprecated alias
+        rc, (line,), _ = detect([str(big), "--min-face", "14", flag, "0"], random_weights, capsys)
+        assert rc == 0 and line == first_look.to_dict()
 
 
 def test_missing_path_is_a_usage_error(tmp_path, rng, random_weights, capsys):
@@ -148,7 +152,7 @@ def test_usage_errors(tmp_path, rng, random_weights, capsys):
         ([ok, "--crop-margin", "0.6"], "--crop-margin"),
         ([ok, "--scale-factor", "1.2"], "--scale-factor must be in (0, 1)"),
         ([ok, "--min-face-size", "0.5"], "--min-face-size must be >= 1"),
-        ([ok, "--landmark-refine", "-1"], "--landmark-refine must be >= 0"),
+        ([ok, "--landmark-refine", "-1"], "--landmark-passes must be >= 0"),  # the deprecated alias, reported by the new name
         ([ok, "--max-pixels", "-1"], "--max-pixels must be >= 0"),
         ([ok, "--resume"], "--resume needs --output"),
     ]:

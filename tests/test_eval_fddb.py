@@ -10,6 +10,7 @@ import pytest
 
 from openmtcnn.evaluate import fddb as F
 from openmtcnn.evaluate.formats import FormatError
+from openmtcnn.imaging import image_size
 
 ELLIPSES = """2002/07/19/big/img_1
 2
@@ -110,7 +111,7 @@ def test_evaluate_and_cli_on_fixture(tmp_path, capsys):
     }
     F.write_detections(tmp_path / "dets.txt", dets.items())
     ann = F.read_ellipses(folds / "FDDB-fold-01-ellipseList.txt")
-    sizes = {n: F.image_size(pics / f"{n}.jpg") for n in ann}
+    sizes = {n: image_size(pics / f"{n}.jpg") for n in ann}
     assert sizes["2002/07/19/big/img_1"] == (100, 80)
     roc = F.evaluate(ann, F.read_detections(tmp_path / "dets.txt"), sizes)
     assert roc.faces == 3 and roc.tpr_disc.max() == pytest.approx(1.0) and roc.fp.min() == 0

@@ -161,3 +161,15 @@ def test_best_match_picks_the_most_overlapping_detection():
     idx, iou = best_match(faces, dets)
     assert idx.tolist() == [1, 0]
     assert iou[0] == pytest.approx(90 / 110) and iou[1] == pytest.approx(361 / 439)
+
+
+def test_reframe_cuts_the_face_out_and_moves_its_points():
+    img = np.random.default_rng(0).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    face = L.LandmarkFace("a.jpg", np.array([30.0, 20.0, 70.0, 80.0]), EYES_10.reshape(5, 2) + 40)
+    frame, moved = L.reframe(img, face, 40)
+    assert frame.shape == (60 + 80, 40 + 80, 3)
+    assert np.array_equal(frame[40:100, 40:80], img[20:80, 30:70])
+    assert (frame[:40] == L.REFRAME_FILL).all() and (frame[:, :40] == L.REFRAME_FILL).all()
+    assert moved.box.tolist() == [40.0, 40.0, 80.0, 100.0]
+    assert np.allclose(moved.points, face.points + [10, 20])
+    assert face.box.tolist() == [30.0, 20.0, 70.0, 80.0]  # the list's face is left alone

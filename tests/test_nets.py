@@ -10,6 +10,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from openmtcnn.nets import NetSpec, MTCNNNet, count_params, create_net, list_variants, variant_specs  # noqa: E402
 from openmtcnn.nets.export import export_net, load_onnx_net  # noqa: E402
+from openmtcnn.weights import WeightsError  # noqa: E402
 
 
 def test_paper_nets_have_paper_sizes():
@@ -79,7 +80,7 @@ def test_onnx_file_reads_back_into_the_same_net(variant, stage, tmp_path):
 
 def test_onnx_file_of_another_net_is_refused(tmp_path):
     path = export_net(create_net("mtcnn", "rnet").eval(), tmp_path / "rnet.onnx")
-    with pytest.raises(ValueError, match="rnet.onnx"):
+    with pytest.raises(WeightsError, match="rnet.onnx"):
         load_onnx_net(path, "mtcnn", "onet")
-    with pytest.raises(ValueError, match="rnet.onnx"):
+    with pytest.raises(WeightsError, match="rnet.onnx"):
         load_onnx_net(path, "mtcnn-0.5", "rnet")

@@ -72,7 +72,7 @@ def detector_for(weights: Path):
     s = REFERENCE["settings"]
     return Detector(  # no extra landmark passes: facenet-pytorch reads the points off O-Net's first look, as the original
         weights=weights, threads=1, min_face_size=s["min_face_size"], scale_factor=s["factor"], thresholds=tuple(s["thresholds"]),
-        landmark_refine=0,
+        landmark_passes=0,
     )
 
 

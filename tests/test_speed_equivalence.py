@@ -152,8 +152,8 @@ def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
             points = boxes[:, None, 0:2] + lmk.reshape(-1, 5, 2) * wh
             boxes = ref_calibrate(boxes, reg)
             pick = ref_nms(boxes, scores, cfg.nms_onet, mode="min")
-            points = points[pick] if cfg.landmark_refine == 0 else ref_refine(image, points[pick], nets, cfg.landmark_refine)
-            counts.append(len(pick) * cfg.landmark_refine)
+            points = points[pick] if cfg.landmark_passes == 0 else ref_refine(image, points[pick], nets, cfg.landmark_passes)
+            counts.append(len(pick) * cfg.landmark_passes)
             return boxes[pick], scores[pick], points, counts
     raise AssertionError("unreachable")
 
@@ -188,16 +188,18 @@ def photo():
 @pytest.mark.parametrize("refine", [0, 2])
 def test_optimised_equals_reference_random_weights(random_weights, photo, refine):
     from openmtcnn import Detector
+    from openmtcnn.detect import StageTimer
 
     nets = PlainNets(random_weights)
-    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24), landmark_refine=refine)
+    cfg = DetectConfig(min_face_size=24, thresholds=working_thresholds(photo, nets, 24), landmark_passes=refine)
     ref = reference_cascade(photo, nets, cfg)
     assert ref[3][0] > 20 and ref[3][1] > 5 and len(ref[1]) > 2, f"the reference cascade has too little work: {ref[3]}"
     det = Detector(random_weights, cfg, threads=1)
     assert det.backend.graph_optimized
-    res = det.detect(photo)
+    timer = StageTimer()
+    res = det.detect(photo, timer=timer)
     assert_same((res.boxes, res.scores, res.landmarks), ref, f"random weights, {refine} landmark passes")
-    assert det.last_timer.batch == {"rnet": ref[3][0], "onet": ref[3][1] + ref[3][2]}
+    assert timer.batch == {"rnet": ref[3][0], "onet": ref[3][1] + ref[3][2]}
 
 
 def test_batch_of_images_equals_one_by_one(random_weights, photo):

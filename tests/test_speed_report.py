@@ -1,19 +1,11 @@
 """The speed benchmark's arithmetic: the compute floor and the targets it reports (no timing here)."""
 
-import importlib.util
-from pathlib import Path
+import json
 
 import pytest
 
-SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
-
-
-@pytest.fixture(scope="module")
-def speed():
-    spec = importlib.util.spec_from_file_location("openmtcnn_bench_speed", SPEED)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from openmtcnn.benchmark import measure, report
+from openmtcnn.benchmark.peers import Peer
 
 
 def timing(ms, macs=None, gemm=None):
@@ -35,37 +27,37 @@ def result(ours_vga, facenet_ms=100.0):
     }
 
 
-def test_floor_uses_the_rate_measured_between_the_passes(speed):
+def test_floor_uses_the_rate_measured_between_the_passes():
     # 1e9 multiply-adds; 40e9/s between the passes -> floor 25 ms; the fastest product of the run (80e9/s) -> 12.5 ms
     res = result(timing(40.0, macs=(5e8, 3e8, 2e8), gemm=(40e9, 80e9)))
-    speed.derive(res)
+    report.derive(res)
     vga = res["runs"][0]["peers"]["openmtcnn"]["vga"]
     assert vga["floor_ms"] == pytest.approx(25.0)
     assert vga["wall_over_floor"] == pytest.approx(1.6)
     assert vga["peak_floor_ms"] == pytest.approx(12.5)
     assert vga["wall_over_peak_floor"] == pytest.approx(3.2)
-    text = speed.targets(res)
+    text = report.targets(res)
     assert "ours / compute floor = 1.60 wall" in text and "target <= 2: met" in text
     assert "ours / facenet-pytorch = 0.40 wall" in text and "target <= 0.33: not met" in text
 
 
-def test_floor_falls_back_to_the_rate_measured_before_the_run(speed):
+def test_floor_falls_back_to_the_rate_measured_before_the_run():
     res = result(timing(60.0, macs=(5e8, 3e8, 2e8)))  # no products between the passes (e.g. an older JSON)
-    speed.derive(res)
+    report.derive(res)
     vga = res["runs"][0]["peers"]["openmtcnn"]["vga"]
     assert vga["floor_ms"] == pytest.approx(20.0)  # 1e9 / 50e9
-    assert "= 3.00 wall" in speed.targets(res) and "not met" in speed.targets(res)
+    assert "= 3.00 wall" in report.targets(res) and "not met" in report.targets(res)
 
 
-def test_gemm_sampler_measures_a_rate(speed):
-    sample = speed.gemm_sampler(64)
+def test_gemm_sampler_measures_a_rate():
+    sample = measure.gemm_sampler(64)
     assert sample() > 0
 
 
-def test_time_peers_interleaves_and_keeps_the_others_when_one_fails(speed):
+def test_time_peers_interleaves_and_keeps_the_others_when_one_fails():
     calls = []
 
-    class Fake(speed.Peer):
+    class Fake(Peer):
         def __init__(self, name, fail_at=None):
             self.name, self.fail_at, self.n = name, fail_at, 0
 
@@ -77,9 +69,28 @@ def test_time_peers_interleaves_and_keeps_the_others_when_one_fails(speed):
             return 2
 
     peers = {"a": Fake("a"), "b": Fake("b"), "c": Fake("c", fail_at=3)}
-    out = speed.time_peers(peers, [object()], repeat=4, warmup=1, macs={})
+    out = measure.time_peers(peers, [object()], repeat=4, warmup=1, macs={})
     timed = calls[3:]  # after one warm-up call each
     assert timed[:3] == ["a", "b", "c"] and timed[3:5] == ["b", "c"]  # pass 2 starts one peer later; c fails there
     assert out["c"] == {"status": "failed", "error": "RuntimeError: broken model"}
     for name in ("a", "b"):
         assert out[name]["wall"]["n"] == 4 and out[name]["faces"] == 2
+
+
+def test_result_file_per_machine_and_history_row(tmp_path):
+    m = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2}
+    assert report.machine_slug(m) == "intel-xeon-processor-2c"
+    res = result(timing(40.0, macs=(5e8, 3e8, 2e8), gemm=(40e9, 80e9)))
+    res["runs"].append({"threads": 2, "peers": {"openmtcnn": {"status": "ok", "vga": timing(30.0), "hd": timing(150.0)},
+                                                "facenet-pytorch": {"status": "ok", "vga": timing(90.0)}}})
+    res.update(date="2026-12-01 01:06 UTC", machine=m)
+    report.derive(res)
+    header, row = report.history_row(None), report.history_row(res, "old.json")
+    assert header.count("|---") == row.count(" | ") + 1 and row.startswith("| old.json | 2026-12-01 01:06 UTC |")
+    assert row.rstrip(" |\n").split(" | ")[3:8] == ["40.0", "30.0", "150.0", "3.00", "1.60"]  # 40 ms over a 25 ms floor
+    current = tmp_path / "intel-xeon-processor-2c.json"
+    current.write_text(json.dumps(res))
+    report.retire(current)
+    report.retire(current)  # two replaced runs: one header, two rows
+    lines = (tmp_path / "history.md").read_text().splitlines()
+    assert lines.count(row.rstrip("\n").replace("old.json", current.name)) == 2 and sum(ln.startswith("|---") for ln in lines) == 1

@@ -12,12 +12,14 @@ pytest.importorskip("yaml")
 
 from test_train_synthetic import make_dataset  # noqa: E402
 
-from openmtcnn.detect.cascade import landmarks_from_offsets  # noqa: E402
+from openmtcnn.ops import landmarks as L  # noqa: E402
+from openmtcnn.imaging import load_image  # noqa: E402
 from openmtcnn.ops import boxes as B  # noqa: E402
 from openmtcnn.train import samples as S  # noqa: E402
-from openmtcnn.train.annotations import AnnotationError, existing, read_landmark_list, read_wider_gt  # noqa: E402
+from openmtcnn.datasets.landmarks import read_landmark_list  # noqa: E402
+from openmtcnn.datasets.wider import AnnotationError, existing, read_wider_gt  # noqa: E402
 from openmtcnn.train.config import ConfigError, StageConfig, load_config  # noqa: E402
-from openmtcnn.train.trainer import KIND, augment, evaluate, landmark_loss, losses, to_tensor  # noqa: E402
+from openmtcnn.train.trainer import KIND, augment, landmark_loss, losses, to_tensor, validate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -151,14 +153,14 @@ def test_jittered_and_negatives_respect_iou():
 def test_landmark_samples_point_back_to_the_points(dataset):
     cfg = StageConfig(stage="onet")
     face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
-    image = S.read_rgb(dataset / "landmarks" / face.path)
+    image = load_image(dataset / "landmarks" / face.path)
     cfg.samples.landmark_flip = 0.0
     cfg.samples.landmark_rotate = 0.0
     out = S.landmark_samples(np.random.default_rng(0), image, face, cfg)
     crops, labs = out["landmark"]
     assert crops.shape[1:] == (48, 48, 3) and crops.dtype == np.uint8
     # in crop coordinates (a 48 px box at the origin) the eyes are dark: the labels point at them
-    pts = landmarks_from_offsets(np.array([[0, 0, 48, 48]] * len(labs)), labs[:, 4:])
+    pts = L.decode(np.array([[0, 0, 48, 48]] * len(labs)), labs[:, 4:])
     for c, p in zip(crops, pts):
         eye = c[int(p[0, 1]), int(p[0, 0])]
         assert eye.mean() < 110
@@ -282,7 +284,7 @@ def test_validation_landmark_nme_is_the_point_error_over_the_eye_distance():
     for kind in ("l2", "wing"):
         cfg = StageConfig(stage="onet")
         cfg.train.landmark_loss = kind
-        m = evaluate(Net(), Held(), cfg)
+        m = validate(Net(), Held(), cfg)
         assert m["landmark_nme"] == pytest.approx(0.1, rel=1e-4)
         assert m["landmark_loss"] == pytest.approx(float(landmark_loss(torch.from_numpy(shift[None]), kind)), rel=1e-4)
 
@@ -334,7 +336,7 @@ def test_landmark_jitter_option_changes_only_landmark_crops(dataset):
     assert S.fingerprint(cfg, {}) != base
     cfg.samples.landmark_flip = cfg.samples.landmark_rotate = 0.0
     face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
-    image = S.read_rgb(dataset / "landmarks" / face.path)
+    image = load_image(dataset / "landmarks" / face.path)
     _, labs = S.landmark_samples(np.random.default_rng(0), image, face, cfg)["landmark"]
     assert np.all(labs[:, :4] == labs[0, :4])  # no jitter: every crop is the same box
 
@@ -378,7 +380,7 @@ def test_landmark_min_iou_lets_larger_crops_through(dataset):
     base = S.fingerprint(cfg, {})
     cfg.samples.landmark_jitter_shift, cfg.samples.landmark_jitter_scale = 0.0, [1.4, 1.45]
     face = read_landmark_list(dataset / "landmarks/trainImageList.txt")[0]
-    image = S.read_rgb(dataset / "landmarks" / face.path)
+    image = load_image(dataset / "landmarks" / face.path)
     assert S.landmark_samples(np.random.default_rng(0), image, face, cfg) == {}  # all below pos_iou
     cfg.samples.landmark_min_iou = 0.4
     assert S.fingerprint(cfg, {}) != base

@@ -11,10 +11,14 @@ import importlib
 import sys
 
 # subcommand modules; each defines add_parser(subparsers) and sets args.func
-SUBCOMMANDS = ["detect", "weights", "train", "evaluate", "benchmark"]
+SUBCOMMANDS = ["detect", "weights", "train", "evaluate", "benchmark", "serve", "batch"]
 
 #: optional packages -> the extra of pyproject.toml that installs them (a missing one is a usage error)
-EXTRAS = {"torch": "train", "yaml": "train", "scipy": "eval", "matplotlib": "eval"}
+EXTRAS = {
+    "torch": "train", "yaml": "train", "scipy": "eval", "matplotlib": "eval",
+    "fastapi": "serve", "uvicorn": "serve", "starlette": "serve", "multipart": "serve", "python_multipart": "serve", "prometheus_client": "serve",
+    "pyarrow": "batch", "ray": "batch", "pandas": "batch",
+}
 
 
 def missing_extra(e: ModuleNotFoundError) -> str | None:

@@ -1,36 +1,19 @@
-"""`openmtcnn benchmark`: the speed benchmark (``benchmarks/speed.py`` of a source checkout), same options."""
+"""`openmtcnn benchmark`: the speed benchmark (:mod:`openmtcnn.benchmark`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "speed.py"
 
 EPILOG = """\
 The benchmark compares openmtcnn with facenet-pytorch, the `mtcnn` package, OpenCV's Haar cascade and
 dlib's HOG detector in one environment that holds them all; build it once from a source checkout:
   bash benchmarks/setup.sh
   nice -n 5 .bench-venv/bin/openmtcnn benchmark
-Peers that are not installed are listed as such. Results go to benchmarks/results/speed.json and docs/speed.md.
+Run it from the checkout (it reads data/ and writes there). Peers that are not installed are listed as such.
+Results go to benchmarks/results/MACHINE.json (the run it replaces: a row of benchmarks/results/history.md)
+and docs/speed.md.
 """
-
-
-def load_speed_module(script: Path = SCRIPT) -> ModuleType:
-    """Import ``benchmarks/speed.py`` (it ships with the source, not with the installed package)."""
-    if not script.is_file():
-        raise SystemExit(
-            f"{script}: not found. `openmtcnn benchmark` runs the benchmark of a source checkout "
-            "(git clone the project, then `bash benchmarks/setup.sh`)."
-        )
-    spec = importlib.util.spec_from_file_location("openmtcnn_benchmark_speed", script)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,12 +24,14 @@ def add_parser(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    if SCRIPT.is_file():
-        load_speed_module().build_parser(p)
+    from ..benchmark import build_parser
+
+    build_parser(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    speed = load_speed_module()
-    speed.run(args)
+    from ..benchmark import run as run_benchmark
+
+    run_benchmark(args)
     return 0

@@ -63,8 +63,6 @@ def add_parser(subparsers: Any) -> None:
         threads_help="CPU threads of the detector for one image, videos and streams: P-Net levels and R-/O-Net chunks "
         "in parallel (default: all CPUs); in the worker processes for many images (--jobs) default 1",
     )
-    p.add_argument("--max-pixels", type=float, default=defaults.max_pixels / 1e6, metavar="MP",
-                   help=f"refuse images over MP megapixels, read from the file header before decoding; 0 = no limit (default {defaults.max_pixels / 1e6:g})")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes for images, each running whole images on one core (default: one per CPU when there are several images)")
     vid = p.add_argument_group("videos, cameras and streams")
@@ -73,19 +71,17 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _check_flags(args: argparse.Namespace) -> str | None:
-    """The first bad flag value, as a message naming the flag."""
+def _check_flags(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for the first bad flag value, naming the flag."""
+    from .options import UsageError, check_minimums
+
     if not args.paths and args.camera is None:
-        return "give at least one PATH (image, folder, video or stream URL) or --camera N"
-    for flag, value, low in [("--every", args.every, 1), ("--max-frames", args.max_frames, 1), ("--threads", args.threads, 1),
-                             ("--jobs", args.jobs, 1), ("--crop-size", args.crop_size, 8), ("--max-pixels", args.max_pixels, 0)]:
-        if value is not None and value < low:
-            return f"{flag} must be >= {low}, got {value:g}"
+        raise UsageError("give at least one PATH (image, folder, video or stream URL) or --camera N")
+    check_minimums(args, {"every": 1, "max_frames": 1, "jobs": 1, "crop_size": 8})
     if not 0 <= args.crop_margin < 0.5:
-        return f"--crop-margin must be in [0, 0.5), got {args.crop_margin}"
+        raise UsageError(f"--crop-margin must be in [0, 0.5), got {args.crop_margin}")
     if args.resume and not args.output:
-        return "--resume needs --output FILE (the results file to go on with)"
-    return None
+        raise UsageError("--resume needs --output FILE (the results file to go on with)")
 
 
 def show_progress(quiet: bool) -> bool:
@@ -105,14 +101,12 @@ def run(args: argparse.Namespace) -> int:
     from ..weights import WeightsError, resolve_weights
     from .options import UsageError, detection_config
 
-    bad = _check_flags(args)
-    if bad:
-        raise UsageError(bad)
+    _check_flags(args)
     try:  # everything a run needs is checked before any detection
         outputs = OutputFolders(args.draw, args.crops, args.crop_size, args.crop_margin)
         inputs = collect_inputs(args.paths, args.camera)
-        config = detection_config(args, max_pixels=int(args.max_pixels * 1e6) or None)
-        weights = str(resolve_weights(args.weights))  # a missing or unknown weight set is a usage error
+        config = detection_config(args)  # a missing or unknown weight set is a usage error too
+        weights = str(resolve_weights(args.weights))
         writer = JsonlWriter(args.output, resume=args.resume)
     except (InputError, OutputError, WeightsError) as e:
         raise UsageError(str(e)) from None

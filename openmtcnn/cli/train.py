@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..stages import STAGES
+
 DEFAULT_CONFIGS = Path("configs")
 
 
@@ -17,7 +19,7 @@ def add_parser(subparsers) -> None:
         description="Generate samples, train and export one stage, or all three in order. A killed run "
         "resumes where it stopped when started again with the same arguments.",
     )
-    p.add_argument("stage", choices=["pnet", "rnet", "onet", "all", "export", "adopt"],
+    p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt"],
                    help="a stage, all three in order, 'export': only (re)write the weight set and model card from --runs, "
                    "or 'adopt': take the --stages of the weight set --weights into --runs unchanged (to retrain a later stage alone)")
     p.add_argument("--config", default=None,
@@ -28,7 +30,7 @@ def add_parser(subparsers) -> None:
                    help="where the finished weight set goes (default: the bundled openmtcnn/weights/default)")
     p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
     p.add_argument("--weights", default=None, help="'adopt': the weight set (folder) to take stages from")
-    p.add_argument("--stages", nargs="+", choices=["pnet", "rnet", "onet"], default=["pnet", "rnet"],
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
                    help="'adopt': which stages (default: pnet rnet)")
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
     p.set_defaults(func=run)
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         return 0
-    stages = ["pnet", "rnet", "onet"] if args.stage == "all" else [args.stage]
+    stages = list(STAGES) if args.stage == "all" else [args.stage]
     if args.data is None or not Path(args.data).is_dir():
         print(f"--data {args.data}: no such folder", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STAGES = ("pnet", "rnet", "onet")
+from ..stages import STAGES
 
 CONVERT_EPILOG = """\
 The original weights come from the facenet-pytorch package's data files; facenet-pytorch itself is not

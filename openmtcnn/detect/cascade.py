@@ -34,14 +34,14 @@ import numpy as np
 
 from ..config import DetectConfig
 from ..ops import boxes as B
+from ..ops import landmarks as L
 from ..ops.crops import crop_boxes, level_input, to_net_input
 from .backends import Backend
 from .pyramid import PNET_SIZE, pyramid_levels, pyramid_scales
 
 PNET_STRIDE = 2
-#: crops per R-Net / O-Net call. Small batches stay in the CPU cache: per crop, R-Net took
-#: 50-55 us in batches of 16-48 and 80 us in batches of 1024; O-Net 280-330 us in batches
-#: of 8-32 and 400 us in batches of 128 (ONNX Runtime, 1 thread, this project's 2-core machine)
+#: crops per R-Net / O-Net call. Small batches stay in the CPU cache and took less time per crop
+#: than large ones (the measurements: docs/speed-notes.md)
 CHUNK = {"rnet": 32, "onet": 16}
 #: output rows per P-Net call on tall pyramid levels (see :func:`pnet_level`)
 PNET_STRIP = 24
@@ -53,17 +53,25 @@ LANDMARK_CROP_SCALE = 1.15
 class StageTimer:
     """Adds up time per named part of the cascade (seconds) and counts the network work.
 
-    ``clock``: ``time.perf_counter`` (wall time, default) or e.g. ``time.thread_time``
-    (CPU time of the measuring thread: steadier on a busy machine, and right when parts run
-    on several threads). Safe to use from several threads.
+    ``clock`` times the parts; ``total_clock`` (default: ``clock``) times a whole detection call
+    (:class:`~openmtcnn.detect.detector.Detector` reads it). Wall time by default;
+    :meth:`cpu` measures CPU time instead. A timer adds up over every call it is passed to.
+    Safe to use from several threads.
     """
 
-    def __init__(self, clock=time.perf_counter) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter, total_clock: Callable[[], float] | None = None) -> None:
         self.clock = clock
+        self.total_clock = total_clock or clock
         self.seconds: dict[str, float] = {}
         self.pnet_inputs: list[tuple[int, int]] = []  # (h, w) of every P-Net level
         self.batch: dict[str, int] = {"rnet": 0, "onet": 0}  # crops evaluated
         self._lock = threading.Lock()
+
+    @classmethod
+    def cpu(cls) -> "StageTimer":
+        """CPU time: parts by the CPU time of the thread that runs them (right when parts run on a
+        thread pool), whole calls by the process's; steadier than wall time on a busy machine."""
+        return cls(time.thread_time, time.process_time)
 
     @contextmanager
     def __call__(self, part: str) -> Iterator[None]:
@@ -102,9 +110,8 @@ def pnet_level(backend: Backend, x: np.ndarray, strip: int | None = None) -> tup
 
     Tall levels go through in horizontal strips of ``strip`` output rows (default
     :data:`PNET_STRIP`), each with the 10 extra input rows its windows need: the same
-    windows and outputs, but a strip's activations stay in the CPU cache (CPU time of
-    P-Net over all levels, 1 thread: VGA 25.4 ms whole, 21.9 ms in strips of 24 rows;
-    1080p 179 ms, 149 ms). Strips start on even rows, so the stride-2 output grid is the level's.
+    windows and outputs, but a strip's activations stay in the CPU cache, which took less
+    CPU time (docs/speed-notes.md). Strips start on even rows, so the stride-2 output grid is the level's.
     """
     strip = PNET_STRIP if strip is None else strip
     h = x.shape[2]
@@ -232,7 +239,7 @@ def _rnet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, cfg: DetectC
 def _onet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, lmk: np.ndarray, cfg: DetectConfig):
     keep = prob > cfg.thresholds[2]
     boxes, scores, reg, lmk = cand[keep, :4], prob[keep], reg[keep], lmk[keep]
-    landmarks = landmarks_from_offsets(boxes, lmk)
+    landmarks = L.decode(boxes, lmk)
     boxes = B.calibrate(boxes, reg)
     pick = B.nms(boxes, scores, cfg.nms_onet, mode="min")
     return boxes[pick], scores[pick], landmarks[pick]
@@ -264,7 +271,7 @@ def stage_onet(
     (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         boxes, scores, points = _onet_post(cand, prob, reg, lmk, cfg)
-    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_refine, timer, pool=pool)[0]
+    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_passes, timer, pool=pool)[0]
 
 
 def refine_landmarks(
@@ -283,7 +290,7 @@ def refine_landmarks(
     1.2-1.6x the annotated box and off its centre by up to a fifth of its side, outside most of O-Net's
     landmark training crops. A crop placed on the points (:func:`openmtcnn.ops.boxes.points_box`,
     ``scale``, default :data:`LANDMARK_CROP_SCALE`) sits where those crops did. Batched over all faces of
-    all images. Scale and passes were chosen on landmark faces O-Net never saw (``scripts/landmark_passes.py``).
+    all images. Scale and passes were chosen on landmark faces O-Net never saw (``experiments/analyses/landmark_passes.py``).
     """
     if passes <= 0:
         return list(points)
@@ -293,7 +300,7 @@ def refine_landmarks(
             boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
         outs = _run_crops(images, boxes, "onet", backend, True, timer, pool)
         with _time(timer, "nms"):
-            cur = [landmarks_from_offsets(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
+            cur = [L.decode(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
             total = [t + c for t, c in zip(total, cur)]
     return [t / passes for t in total]
 
@@ -314,23 +321,8 @@ def detect_batch(
     outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer, pool)
     with _time(timer, "nms"):
         found = [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
-    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_refine, timer, pool=pool)
+    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_passes, timer, pool=pool)
     return [(b, s, p) for (b, s, _), p in zip(found, points)]
-
-
-def landmarks_from_offsets(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """10 numbers ``x1, y1, ..., x5, y5`` relative to the box -> ``(N, 5, 2)`` image points."""
-    b = np.asarray(boxes, dtype=np.float64)
-    o = np.asarray(offsets, dtype=np.float64).reshape(-1, 5, 2)
-    wh = (b[:, 2:4] - b[:, 0:2])[:, None, :]
-    return b[:, None, 0:2] + o * wh
-
-
-def landmark_offsets(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`landmarks_from_offsets` (training labels): ``(N, 5, 2)`` -> ``(N, 10)``."""
-    b = np.asarray(boxes, dtype=np.float64)
-    wh = (b[:, 2:4] - b[:, 0:2])[:, None, :]
-    return ((np.asarray(points, dtype=np.float64) - b[:, None, 0:2]) / wh).reshape(-1, 10)
 
 
 def _limit(rows: np.ndarray, cfg: DetectConfig) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -26,13 +25,13 @@ class Detector:
     ``weights``: ``None`` (bundled default), a bundled set's name, or a folder
     with ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``. ``config`` holds the
     detection settings; keyword overrides (``min_face_size=40``...) change them.
-    ``threads``: CPU threads one call may use (``None``: one). With ONNX Runtime and
-    ``threads > 1``, the cascade's independent pieces of work (P-Net on each pyramid level,
-    each chunk of R-Net / O-Net crops) run on that many threads, each network call on one:
-    ONNX Runtime's own intra-op threads made these small nets slower (VGA photo, 2 threads:
-    118.8 ms against 46.6 ms with one). ``0``: ONNX Runtime's own choice of intra-op threads.
-    With torch, ``threads`` sets torch's threads. Many images go faster on several processes
-    (:func:`openmtcnn.detect_files`).
+    ``threads``: CPU threads one call may use (``None``: one). With ``threads > 1``, whatever
+    the backend, the cascade's independent pieces of work (P-Net on each pyramid level, each
+    chunk of R-Net / O-Net crops) run on a pool of that many threads, each network call on one
+    backend thread (a runtime's own intra-op threads made these small nets slower; see
+    docs/speed.md). ``0``: the runtime's own choice of threads, no pool. The pool lives until
+    :meth:`close` (or the end of a ``with Detector() as det:`` block). Many images go faster
+    on several processes (:func:`openmtcnn.detect_files`).
     ``backend``: ``"onnx"`` (default: ONNX Runtime, CPU), ``"torch"`` (PyTorch, on
     ``device``: ``"cpu"``, ``"cuda"``...; needs torch and onnx) or a backend object
     (see :mod:`openmtcnn.detect.backends`). ``batch_size``: how many images of a list
@@ -42,6 +41,9 @@ class Detector:
     preparation), ``pnet``, ``rnet``, ``onet`` (the networks), ``nms`` (candidate
     decoding, NMS, box regression), ``crops``, ``other`` (the rest) and ``total``
     (for images detected together: the batch's figures divided among its images).
+    To profile, pass a :class:`~openmtcnn.detect.cascade.StageTimer` as ``timer=``
+    (``StageTimer.cpu()`` for CPU time): ``timings`` are then measured by its clocks, and the
+    timer keeps adding up the parts and the network work (``pnet_inputs``, ``batch``) over calls.
     """
 
     def __init__(
@@ -55,53 +57,64 @@ class Detector:
         batch_size: int = 8,
         **overrides: Any,
     ):
-        self.config = (config or DetectConfig()).replace(**overrides)
-        workers = threads if threads and threads > 1 and (backend is None or backend == "onnx") else 1
-        self.backend: Backend = make_backend(backend, weights, threads=1 if workers > 1 else threads, device=device)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="openmtcnn") if workers > 1 else None
+        self.config = (config or DetectConfig()).with_overrides(**overrides)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        self.last_timer: StageTimer | None = None  # the work counts of the last call (benchmarks read them)
-        # what ``timings`` measure; time.process_time gives CPU seconds (the parts then each thread's own)
-        self.clock = time.perf_counter
+        workers = threads if threads and threads > 1 else 1
+        self.backend: Backend = make_backend(backend, weights, threads=1 if workers > 1 else threads, device=device)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="openmtcnn") if workers > 1 else None
+
+    def close(self) -> None:
+        """Shut the thread pool down (waiting for running work); later calls run on the calling thread."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def detect(
-        self, image: ImageInput | Sequence[ImageInput], *, bgr: bool = False
+        self, image: ImageInput | Sequence[ImageInput], *, bgr: bool = False, timer: StageTimer | None = None
     ) -> DetectResult | list[DetectResult]:
         """Detect faces in one image, or in each image of a list (sizes may differ).
 
-        Arrays are RGB unless ``bgr=True`` (OpenCV's ``cv2.imread`` order).
+        Arrays are RGB unless ``bgr=True`` (OpenCV's ``cv2.imread`` order). ``timer``: see the class.
         """
         if isinstance(image, (list, tuple)):
             out: list[DetectResult] = []
             for i in range(0, len(image), self.batch_size):
                 part = image[i : i + self.batch_size]
                 sources = [str(im) if isinstance(im, (str, os.PathLike)) else None for im in part]
-                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr, max_pixels=self.config.max_pixels) for im in part], sources)
+                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr, max_pixels=self.config.max_pixels) for im in part], sources, timer=timer)
             return out
-        return self._detect_one(image, bgr)
-
-    def _detect_one(self, image: ImageInput, bgr: bool) -> DetectResult:
         source = str(image) if isinstance(image, (str, os.PathLike)) else None
-        rgb = to_rgb(image, bgr=bgr, max_pixels=self.config.max_pixels)
-        return self.detect_rgb(rgb, source=source)
+        return self.detect_rgb(to_rgb(image, bgr=bgr, max_pixels=self.config.max_pixels), source=source, timer=timer)
 
-    def detect_rgb(self, rgb: np.ndarray, source: str | None = None) -> DetectResult:
+    def detect_rgb(
+        self, rgb: np.ndarray, source: str | None = None, *, timer: StageTimer | None = None, config: DetectConfig | None = None
+    ) -> DetectResult:
         """The cascade on an RGB uint8 ``(H, W, 3)`` array."""
-        return self.detect_rgb_batch([rgb], [source])[0]
+        return self.detect_rgb_batch([rgb], [source], timer=timer, config=config)[0]
 
-    def detect_rgb_batch(self, images: Sequence[np.ndarray], sources: Sequence[str | None] | None = None) -> list[DetectResult]:
-        """The cascade on several RGB uint8 arrays at once (R-Net and O-Net batched over all of them)."""
+    def detect_rgb_batch(
+        self, images: Sequence[np.ndarray], sources: Sequence[str | None] | None = None, *,
+        timer: StageTimer | None = None, config: DetectConfig | None = None,
+    ) -> list[DetectResult]:
+        """The cascade on several RGB uint8 arrays at once (R-Net and O-Net batched over all of them).
+        ``config``: settings for this call only (default: the detector's); calls may run on several threads at once."""
         sources = list(sources) if sources is not None else [None] * len(images)
         if len(sources) != len(images):
             raise ValueError(f"{len(images)} images but {len(sources)} sources")
-        timer = StageTimer(time.thread_time if self.clock is time.process_time else self.clock)
-        t0 = self.clock()
-        found = detect_batch(images, self.backend, self.config, timer, self._pool)
-        total = self.clock() - t0
-        self.last_timer = timer
-        timings = dict(timer.seconds)
+        timer = StageTimer() if timer is None else timer
+        before = dict(timer.seconds)
+        t0 = timer.total_clock()
+        found = detect_batch(images, self.backend, config or self.config, timer, self._pool)
+        total = timer.total_clock() - t0
+        timings = {k: v - before.get(k, 0.0) for k, v in timer.seconds.items()}
         timings["other"] = max(0.0, total - sum(timings.values()))
         timings["total"] = total
         share = {k: v / max(1, len(images)) for k, v in timings.items()}

@@ -8,7 +8,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-PNET_SIZE = 12
+from ..stages import INPUT_SIZE
+
+PNET_SIZE = INPUT_SIZE["pnet"]
 
 #: how levels are resized: "chained" (each from an earlier level at least twice its size;
 #: default) or "direct" (each from the full image, as the original MATLAB code and

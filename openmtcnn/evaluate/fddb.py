@@ -207,18 +207,3 @@ def evaluate(
         ov = region_overlaps(ell, det, image_sizes[name])
         per_image.append(image_roc(ov, det[:, 4]))
     return combine(per_image)
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image file, EXIF orientation applied, reading only its header where possible."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ..imaging import ImageError
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orient = im.getexif().get(0x0112, 1)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
-        raise ImageError(f"{path}: not a readable image ({e})") from e
-    return (h, w) if orient in (5, 6, 7, 8) else (w, h)

@@ -20,9 +20,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-
-class FormatError(ValueError):
-    """A prediction or annotation file that does not follow the block format; the message names it."""
+from ..datasets import FormatError  # noqa: F401  (raised here for the block format)
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:

@@ -26,74 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 
 from ..detect.backends import Backend
-from ..detect.cascade import landmarks_from_offsets
+from ..detect.result import LANDMARK_NAMES as POINT_NAMES
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
+from ..ops import landmarks as L
+from ..ops.landmarks import normalised_errors
 from ..ops.crops import crop_boxes, to_net_input
-from .formats import FormatError
+from ..datasets.landmarks import LandmarkFace, read_landmark_list  # noqa: F401  (evaluation reads them here)
 
-POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 FAILURE_THRESHOLD = 0.10
 MATCH_IOU = 0.3
 SUBSET_NAMES = {"lfw_5590": "LFW", "net_7876": "web"}
-
-
-@dataclass
-class LandmarkFace:
-    """One annotated face: image path (relative to the image root), box ``x1 y1 x2 y2``, points ``(5, 2)``."""
-
-    path: str
-    box: np.ndarray
-    points: np.ndarray
-
-    @property
-    def subset(self) -> str:
-        """The top folder of the path (``lfw_5590``, ``net_7876``): the source the face comes from."""
-        return self.path.split("/", 1)[0] if "/" in self.path else "."
-
-
-def read_landmark_list(path: str | os.PathLike) -> list[LandmarkFace]:
-    """Read a list in the Sun et al. 2013 format: ``PATH LEFT RIGHT TOP BOTTOM x1 y1 ... x5 y5``.
-
-    Backslashes in paths become slashes. Points: left eye, right eye, nose,
-    left and right mouth corner, in pixels.
-    """
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise FormatError(f"{p}: cannot read ({e})") from e
-    faces = []
-    for n, line in enumerate(lines, 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) < 15:
-            raise FormatError(f"{p}:{n}: expected PATH and 14 numbers, got {len(parts)} fields")
-        try:
-            v = np.array([float(x) for x in parts[1:15]])
-        except ValueError:
-            raise FormatError(f"{p}:{n}: not numbers: {line!r}") from None
-        left, right, top, bottom = v[:4]
-        if right <= left or bottom <= top:
-            raise FormatError(f"{p}:{n}: empty face box LEFT {left:g} RIGHT {right:g} TOP {top:g} BOTTOM {bottom:g}")
-        faces.append(LandmarkFace(parts[0].replace("\\", "/"), np.array([left, top, right, bottom]), v[4:].reshape(5, 2)))
-    if not faces:
-        raise FormatError(f"{p}: no faces listed")
-    return faces
-
-
-def normalised_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """``(N, 5)`` point-to-point distances divided by each face's inter-ocular distance."""
-    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 5, 2)
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 5, 2)
-    iod = np.linalg.norm(gt[:, 0] - gt[:, 1], axis=1)
-    if np.any(iod <= 0):
-        raise ValueError("a face has both eyes at the same point: inter-ocular distance is 0")
-    return np.linalg.norm(pred - gt, axis=2) / iod[:, None]
 
 
 def ced(errors: np.ndarray, max_error: float = 0.25, steps: int = 251) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +71,7 @@ def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.nd
     sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
     crops = crop_boxes(image, sq, backend.input_sizes["onet"])
     _, _, lmk = backend.run("onet", to_net_input(crops))
-    return landmarks_from_offsets(sq, lmk)
+    return L.decode(sq, lmk)
 
 
 def best_match(face_boxes: np.ndarray, det_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +83,23 @@ def best_match(face_boxes: np.ndarray, det_boxes: np.ndarray) -> tuple[np.ndarra
     ov = B.box_iou(np.asarray(face_boxes, dtype=np.float64).reshape(-1, 4), det_boxes)
     best = ov.argmax(axis=1)
     return best, ov[np.arange(len(best)), best]
+
+
+REFRAME_FILL = 127  # the constant grey around a reframed face
+
+
+def reframe(image: np.ndarray, face: LandmarkFace, pad: int) -> tuple[np.ndarray, LandmarkFace]:
+    """The face cut out along its annotated box and padded by ``pad`` px of constant grey on every side, with
+    its box and points moved into that frame: a face filling a tight photo (ID photos, face crops), which the
+    whole images of the test list rarely show."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    crop = image[y1:y2, x1:x2]
+    out = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(REFRAME_FILL,) * 3)
+    shift = np.array([pad - x1, pad - y1], dtype=np.float64)
+    moved = LandmarkFace(face.path, face.box + np.tile(shift, 2), face.points + shift)
+    return out, moved
 
 
 @dataclass
@@ -156,11 +120,17 @@ def run_landmarks(
     *,
     end_to_end: bool = True,
     progress: bool = True,
+    reframe_pad: int | None = None,
 ) -> LandmarkRun:
-    """Predict the points of every listed face both ways; unreadable images are reported and skipped."""
+    """Predict the points of every listed face both ways; unreadable images are reported and skipped.
+
+    ``reframe_pad``: each face is measured alone in its own tight frame (:func:`reframe`) instead of in its
+    image; the returned faces carry the boxes and points of those frames.
+    """
     from tqdm import tqdm
 
     root = Path(images_dir)
+    faces = list(faces)
     n = len(faces)
     onet = np.full((n, 5, 2), np.nan)
     e2e = np.full((n, 5, 2), np.nan)
@@ -178,16 +148,23 @@ def run_landmarks(
             bar.write(f"skipped: {e}")
             bar.update(len(idx))
             continue
-        boxes = np.stack([faces[k].box for k in idx])
-        onet[idx] = onet_points(detector.backend, img, boxes)
-        if end_to_end:
-            res = detector.detect_rgb(img)
-            if len(res):
-                best, ious[idx] = best_match(boxes, res.boxes)
-                e2e[idx] = res.landmarks[best]
+        views = [(img, idx)]
+        if reframe_pad is not None:
+            views = []
+            for k in idx:
+                frame, faces[k] = reframe(img, faces[k], reframe_pad)
+                views.append((frame, [k]))
+        for view, group in views:
+            boxes = np.stack([faces[k].box for k in group])
+            onet[group] = onet_points(detector.backend, view, boxes)
+            if end_to_end:
+                res = detector.detect_rgb(view)
+                if len(res):
+                    best, ious[group] = best_match(boxes, res.boxes)
+                    e2e[group] = res.landmarks[best]
         bar.update(len(idx))
     bar.close()
-    return LandmarkRun(list(faces), onet, e2e, ious, failed)
+    return LandmarkRun(faces, onet, e2e, ious, failed)
 
 
 def summarise(run: LandmarkRun, match_iou: float = MATCH_IOU) -> dict[str, Any]:

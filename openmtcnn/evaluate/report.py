@@ -25,8 +25,10 @@ def _pct(v: float | None, digits: int = 2) -> str:
 
 
 def landmark_passes(s: dict[str, Any] | None) -> int:
-    """The extra landmark passes of a run's settings; runs made before the option existed had none."""
-    return (s or {}).get("landmark_refine") or 0
+    """The extra landmark passes of a run's settings (recorded as ``landmark_refine`` before the rename);
+    runs made before the option existed had none."""
+    s = s or {}
+    return s.get("landmark_passes", s.get("landmark_refine")) or 0
 
 
 def settings_text(s: dict[str, Any] | None) -> str:

@@ -21,10 +21,9 @@ from ..detect import cascade as C
 from ..detect.backends import Backend
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
+from ..stages import STAGES
 from .formats import xywh_to_xyxy
-from .widerface import SETTINGS, WiderGroundTruth
-
-STAGES = ("pnet", "rnet", "onet")
+from ..datasets.wider import SETTINGS, WiderGroundTruth
 
 
 def cascade_stage_boxes(rgb: np.ndarray, backend: Backend, cfg: DetectConfig) -> dict[str, np.ndarray]:

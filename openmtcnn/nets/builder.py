@@ -16,17 +16,18 @@ from typing import Literal
 import torch
 from torch import nn
 
-Stage = Literal["pnet", "rnet", "onet"]
+from ..stages import INPUT_SIZE, Stage
+
 ConvType = Literal["standard", "dwsep"]
 
 # (kind, kernel, channels-or-stride): "c" conv (kernel, out channels), "p" max-pool (kernel, stride)
 PLANS: dict[str, dict] = {
-    "pnet": {"layers": [("c", 3, 10), ("p", 2, 2), ("c", 3, 16), ("c", 3, 32)], "fc": 0, "size": 12},
-    "rnet": {"layers": [("c", 3, 28), ("p", 3, 2), ("c", 3, 48), ("p", 3, 2), ("c", 2, 64)], "fc": 128, "size": 24},
+    "pnet": {"layers": [("c", 3, 10), ("p", 2, 2), ("c", 3, 16), ("c", 3, 32)], "fc": 0, "size": INPUT_SIZE["pnet"]},
+    "rnet": {"layers": [("c", 3, 28), ("p", 3, 2), ("c", 3, 48), ("p", 3, 2), ("c", 2, 64)], "fc": 128, "size": INPUT_SIZE["rnet"]},
     "onet": {
         "layers": [("c", 3, 32), ("p", 3, 2), ("c", 3, 64), ("p", 3, 2), ("c", 3, 64), ("p", 2, 2), ("c", 2, 128)],
         "fc": 256,
-        "size": 48,
+        "size": INPUT_SIZE["onet"],
     },
 }
 

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .builder import DeployNet, MTCNNNet
-from .registry import STAGES, Stage, create_net
+from ..weights import WeightsError, read_manifest, resolve_weights
+from .builder import DeployNet, MTCNNNet, NetSpec
+from .registry import STAGES, Stage, variant_specs
 
 OPSET = 17
 
@@ -58,38 +59,47 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, ext
     return out
 
 
-def load_onnx_net(path: str | Path, variant: str, stage: Stage, check: bool = True) -> MTCNNNet:
-    """Read a net that ``export_net`` wrote back into an ``MTCNNNet`` (to fine-tune it or re-export it).
+def read_onnx_net(path: str | Path, spec: NetSpec, check: bool = True) -> MTCNNNet:
+    """Read a net that :func:`export_net` wrote back into an ``MTCNNNet`` of architecture ``spec`` (eval mode).
 
-    Named initializers map to the state dict by name (``net.`` prefix dropped); the exporter renames the slopes of
-    the PReLUs that follow convolutions (``onnx::PRelu_N``, shape C x 1 x 1), so PReLU weights are taken in graph
-    order. ``check``: run both on one random input and raise if they disagree (a file of another variant or layout).
+    The one ONNX-to-torch reader (fine-tuning, re-export and the torch backend use it). Named initializers
+    map to the state dict by name (``net.`` prefix dropped); the exporter renames the slopes of the PReLUs
+    that follow convolutions (``onnx::PRelu_N``, shape C x 1 x 1, equal ones shared through ``Identity``
+    nodes), so PReLU weights are taken in graph order. ``check``: run both on one random input and raise
+    if they disagree. A file of another architecture raises :class:`~openmtcnn.weights.WeightsError`
+    naming the file.
     """
     import onnx
     from onnx import numpy_helper
 
+    from ..detect.rewrites import constants
+
     path = Path(path)
-    model = onnx.load(str(path))
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    net = create_net(variant, stage)
-    sd = net.state_dict()
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # onnx raises its own types (DecodeError...)
+        raise WeightsError(f"{path}: cannot read ONNX net ({e})") from e
+    arrays = {k: numpy_helper.to_array(v) for k, v in constants(model.graph).items()}
+    net = MTCNNNet(spec)
+    what = f"a {spec.conv} {spec.stage} (alpha {spec.alpha}, input {spec.size})"
     prelus = [f"{name}.weight" for name, m in net.named_modules() if isinstance(m, nn.PReLU)]
     slopes = [n.input[1] for n in model.graph.node if n.op_type == "PRelu"]
     if len(slopes) != len(prelus):
-        raise ValueError(f"{path}: {len(slopes)} PReLU layers, a {variant} {stage} has {len(prelus)}")
-    source = {k: f"net.{k}" for k in sd} | dict(zip(prelus, slopes))
-    new = {}
-    for k, v in sd.items():
-        arr = inits.get(source[k])
-        if arr is None or arr.size != v.numel():
-            raise ValueError(f"{path}: no initializer for {k} of a {variant} {stage} (shape {tuple(v.shape)})")
-        new[k] = torch.from_numpy(np.array(arr, dtype=np.float32).reshape(tuple(v.shape)))
-    net.load_state_dict(new)
+        raise WeightsError(f"{path}: {len(slopes)} PReLU layers in the graph, {what} has {len(prelus)}")
+    source = {k: f"net.{k}" for k in net.state_dict()} | dict(zip(prelus, slopes))
+    state = {}
+    for key, param in net.state_dict().items():
+        value = arrays.get(source[key])
+        if value is None or value.size != param.numel():
+            got = "missing" if value is None else f"shape {tuple(value.shape)}"
+            raise WeightsError(f"{path}: parameter {key} {tuple(param.shape)} of {what} does not match ({got})")
+        state[key] = torch.from_numpy(np.array(value, dtype=np.float32).reshape(tuple(param.shape)))
+    net.load_state_dict(state)
     net.eval()
     if check:
         import onnxruntime as ort
 
-        size = net.spec.size if stage != "pnet" else 24
+        size = spec.size if spec.stage != "pnet" else 24
         x = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         ref = sess.run(None, {sess.get_inputs()[0].name: x})
@@ -97,5 +107,27 @@ def load_onnx_net(path: str | Path, variant: str, stage: Stage, check: bool = Tr
             ours = DeployNet(net)(torch.from_numpy(x))
         worst = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ref, ours))
         if worst > 1e-4:
-            raise ValueError(f"{path}: read back as a {variant} {stage}, its outputs differ from the file's by {worst:.2g}")
+            raise WeightsError(f"{path}: read back as {what}, its outputs differ from the file's by {worst:.2g}")
     return net
+
+
+def load_onnx_net(path: str | Path, variant: str, stage: Stage, check: bool = True) -> MTCNNNet:
+    """:func:`read_onnx_net` for a registered variant's net (``variant``, ``stage``)."""
+    return read_onnx_net(path, variant_specs(variant)[stage], check)
+
+
+def load_weight_set(weights: str | Path | None = None, check: bool = True) -> dict[str, MTCNNNet]:
+    """The three nets of a weight folder (:func:`~openmtcnn.weights.resolve_weights`) in eval mode.
+
+    Each net's architecture comes from ``manifest.json`` (``nets.<stage>``: ``conv``, ``alpha``,
+    ``input_size``; the plain MTCNN nets when absent; P-Net's size is always its 12 px window).
+    """
+    weights_dir = resolve_weights(weights)
+    specs = read_manifest(weights_dir).get("nets", {})
+    nets = {}
+    for stage in STAGES:
+        s = specs.get(stage, {})
+        size = s.get("input_size") if stage != "pnet" else None
+        spec = NetSpec(stage, conv=s.get("conv", "standard"), alpha=float(s.get("alpha", 1.0)), input_size=size)
+        nets[stage] = read_onnx_net(weights_dir / f"{stage}.onnx", spec, check)
+    return nets

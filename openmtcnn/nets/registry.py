@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..stages import STAGES
 from .builder import ConvType, MTCNNNet, NetSpec, Stage
-
-STAGES: tuple[Stage, ...] = ("pnet", "rnet", "onet")
 
 _REGISTRY: dict[str, dict[str, NetSpec]] = {}
 

@@ -7,9 +7,8 @@ import json
 import re
 from pathlib import Path
 
+from ..stages import TITLES as NAMES
 from .config import SAMPLE_TYPES
-
-NAMES = {"pnet": "P-Net", "rnet": "R-Net", "onet": "O-Net"}
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:

@@ -83,6 +83,10 @@ class SampleConfig:
     # are taller than wide (median h/w 1.26): a square crop reaches IoU 0.65 with a h/w >= 1.7 box never, so with
     # the plain rule tall faces give almost no positives. None/False: the annotated box
     label_square: bool | None = None
+    # jittered face crops (pos / part) may reach past the image border by up to this fraction of their area, the
+    # outside zero-filled as the cascade's own crops are: faces cut by the border or filling a tight photo, which
+    # crops kept wholly inside never show. None/0: crops wholly inside the image only (as the paper)
+    border_crops: float | None = None
     detections: DetectionSamples | None = None  # R-Net / O-Net only
 
 
@@ -117,6 +121,21 @@ class TrainConfig:
     # a weight-set folder (its STAGE.onnx) or an ONNX file: the net that training starts from (fine-tuning);
     # None: random initialisation. Read at the start of a fresh run only (a resumed run has its own last.pt)
     init_weights: str | None = None
+    # knowledge distillation: a weight-set folder (e.g. the original weights after `openmtcnn convert-weights`) whose
+    # net of the same stage sees every augmented mini-batch; its face probability (every sample), box offsets
+    # (pos / part) and landmark offsets (pos / landmark faces) become soft targets beside the labels, each weighted
+    # by `distill`. None: no teacher (the paper's recipe)
+    teacher: str | None = None
+    distill: dict[str, float] = field(default_factory=lambda: {"det": 1.0, "box": 0.5, "landmark": 0.0})
+    # landmark crops whose IoU with their face box reaches samples.pos_iou also feed the face/non-face loss as
+    # positives (web photos and LFW: other people, poses and framing than WIDER). Their box labels follow the
+    # landmark set's tighter box convention, so they stay out of the box loss
+    landmark_as_face: bool = False
+    # per-sample probabilities of photometric corruptions applied before colour jitter: gaussian blur (sigma
+    # 0.3-1.5 px of the crop), JPEG re-encoding (quality 20-80), grayscale
+    blur: float = 0.0
+    jpeg: float = 0.0
+    grayscale: float = 0.0
 
 
 @dataclass
@@ -173,6 +192,11 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
         raise ConfigError(f"{where}: train.landmark_loss must be one of {', '.join(LANDMARK_LOSSES)}, got {cfg.train.landmark_loss!r}")
     if cfg.train.landmark_loss == "wing" and not (cfg.train.wing_w > 0 and cfg.train.wing_eps > 0):
         raise ConfigError(f"{where}: train.wing_w and train.wing_eps must be > 0")
+    if not set(cfg.train.distill) <= {"det", "box", "landmark"}:
+        raise ConfigError(f"{where}: train.distill keys must be det, box, landmark")
+    for name in ("blur", "jpeg", "grayscale"):
+        if not 0 <= getattr(cfg.train, name) <= 1:
+            raise ConfigError(f"{where}: train.{name} is a probability, got {getattr(cfg.train, name)}")
     if cfg.stage != "pnet" and cfg.samples.detections is None:
         raise ConfigError(f"{where}: {cfg.stage} needs samples.detections (candidates from the previous stages)")
     s = cfg.samples

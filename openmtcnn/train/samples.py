@@ -14,7 +14,7 @@ Layout of a sample folder::
 
 Labels follow inference: box offsets are what :func:`openmtcnn.ops.boxes.calibrate`
 needs to turn the (integer) crop box into the face box; landmarks are what
-:func:`openmtcnn.detect.cascade.landmarks_from_offsets` turns back into points.
+:func:`openmtcnn.ops.landmarks.decode` turns back into points.
 """
 
 from __future__ import annotations
@@ -31,16 +31,20 @@ import cv2
 import numpy as np
 
 from ..config import DetectConfig
-from ..detect.cascade import landmark_offsets, stage_pnet, stage_rnet
+from ..datasets.landmarks import LandmarkFace, read_landmark_list
+from ..datasets.wider import WiderImage, existing, read_wider_gt
+from ..detect.cascade import stage_pnet, stage_rnet
+from ..imaging import load_image
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes
-from .annotations import LandmarkFace, WiderImage, existing, read_landmark_list, read_wider_gt
+from ..ops.landmarks import encode as encode_landmarks
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 
 SPLITS = ("train", "val")
 LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
-LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square"}  # left out of the fingerprint while unset
+LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square",
+                 "border_crops"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -51,8 +55,15 @@ def _squares(cx: np.ndarray, cy: np.ndarray, side: np.ndarray) -> np.ndarray:
     return B.integer_boxes(np.column_stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]))
 
 
-def _inside(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
-    return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+def _inside(boxes: np.ndarray, w: int, h: int, outside: float | None = None) -> np.ndarray:
+    """Which boxes lie wholly inside a ``w x h`` image, or with ``outside`` > 0, have at most that fraction of
+    their area past its border."""
+    if not outside:
+        return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= w) & (boxes[:, 3] <= h)
+    iw = np.clip(np.minimum(boxes[:, 2], w) - np.maximum(boxes[:, 0], 0), 0, None)
+    ih = np.clip(np.minimum(boxes[:, 3], h) - np.maximum(boxes[:, 1], 0), 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return iw * ih >= (1.0 - outside) * area
 
 
 def random_negatives(rng: np.random.Generator, w: int, h: int, gt: np.ndarray, n: int, s: SampleConfig, min_side: int) -> np.ndarray:
@@ -129,14 +140,6 @@ def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: Sampl
 # ----------------------------------------------------------------------------- the work of one item
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an image as RGB uint8, raising ``ValueError`` naming the file if it is unreadable."""
-    im = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if im is None or im.size == 0:
-        raise ValueError(f"{path}: unreadable or corrupt image")
-    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
-
-
 class StageBackend:
     """The ONNX nets of the stages trained so far (a partial weight set), for the cascade functions."""
 
@@ -182,7 +185,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
     for f in np.flatnonzero(usable):
         boxes.append(near_negatives(rng, gt[f], w, h, gt, s.near_neg_per_face, s, min_side))
         j = jittered(rng, gt[f], s.jitter_per_face, s)
-        boxes.append(j[_inside(j, w, h)])
+        boxes.append(j[_inside(j, w, h, s.border_crops)])
     if s.detections is not None and backend is not None:
         d = s.detections
         dcfg = DetectConfig(
@@ -234,7 +237,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
         cb = jittered(rng, box, 1, s, s.landmark_jitter_shift, s.landmark_jitter_scale)
         if B.box_iou(cb, box[None])[0, 0] < (s.pos_iou if s.landmark_min_iou is None else s.landmark_min_iou):
             continue
-        off = landmark_offsets(cb, pts[None])[0]
+        off = encode_landmarks(cb, pts[None])[0]
         if off.min() < 0 or off.max() > 1:
             continue
         lab = np.zeros(LABEL_DIM, np.float32)
@@ -260,9 +263,9 @@ def _process(args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None
     rng, is_val = item_rng(cfg, i)
     try:
         if kind == "wider":
-            image = read_rgb(_W["wider_root"] / item.path)
+            image = load_image(_W["wider_root"] / item.path)
             return i, is_val, wider_samples(rng, image, item, cfg, _W["backend"]), None
-        image = read_rgb(_W["lmk_root"] / item.path)
+        image = load_image(_W["lmk_root"] / item.path)
         return i, is_val, landmark_samples(rng, image, item, cfg), None
     except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
         return i, is_val, {}, f"{item.path}: {e}"

@@ -21,7 +21,9 @@ import numpy as np
 
 from ..ops.boxes import offsets_iou
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
+from ..ops.landmarks import normalised_errors
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
+from .corrupt import corrupt
 from .samples import FLIP_POINTS, SampleStore
 
 KIND = {t: k for k, t in enumerate(SAMPLE_TYPES)}  # neg 0, pos 1, part 2, landmark 3
@@ -102,15 +104,21 @@ def landmark_loss(residual, kind: str = "l2", wing_w: float = TrainConfig.wing_w
     return per.sum(1).mean()
 
 
-def face_targets(kinds: np.ndarray, labels: np.ndarray, soft: tuple[float, float, bool] | None = None) -> np.ndarray:
+def face_targets(kinds: np.ndarray, labels: np.ndarray, soft: tuple[float, float, bool] | None = None,
+                 landmark_pos_iou: float | None = None) -> np.ndarray:
     """Face/non-face target per sample: 0 neg, 1 pos, NaN (no such loss) part and landmark.
 
     ``soft = (neg_iou, pos_iou, square)`` gives part faces a target ramping linearly from 0 at IoU ``neg_iou``
     to 1 at ``pos_iou``, the IoU read from their box labels (:func:`openmtcnn.ops.boxes.offsets_iou`).
+    ``landmark_pos_iou``: landmark faces whose crop has at least this IoU with their annotated box (read the
+    same way) are positives (``train.landmark_as_face``).
     """
     t = np.full(len(kinds), np.nan, np.float32)
     t[kinds == KIND["neg"]] = 0
     t[kinds == KIND["pos"]] = 1
+    lm = kinds == KIND["landmark"]
+    if landmark_pos_iou is not None and lm.any():
+        t[np.flatnonzero(lm)[offsets_iou(labels[lm, :4]) >= landmark_pos_iou]] = 1
     part = kinds == KIND["part"]
     if soft is not None and part.any():
         lo, hi, sq = soft
@@ -132,6 +140,7 @@ def losses(
     ohem_keep: float,
     tc: TrainConfig | None = None,
     soft: tuple[float, float, bool] | None = None,
+    landmark_pos_iou: float | None = None,
 ):
     """Per-task losses of one batch: (det, box, landmark) tensors and the face probabilities.
 
@@ -149,7 +158,7 @@ def losses(
     kinds_t = torch.from_numpy(kinds)
     lab = torch.from_numpy(labels)
     zero = logits.sum() * 0
-    target = face_targets(kinds, labels, soft)
+    target = face_targets(kinds, labels, soft, landmark_pos_iou)
     labelled = ~np.isnan(target)
     cls = torch.from_numpy(labelled)
     if labelled.any():
@@ -213,11 +222,9 @@ class Pools:
                 yield im[i : i + batch], np.full(len(im[i : i + batch]), KIND[t]), lb[i : i + batch]
 
 
-def evaluate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
+def validate(net, pools: Pools, cfg: StageConfig) -> dict[str, float]:
     """Per-task validation metrics over the whole held-out split (no mining, no augmentation)."""
     import torch
-
-    from ..evaluate.landmarks import normalised_errors
 
     tc = cfg.train
     sums = {"det": 0.0, "n_det": 0, "box": 0.0, "n_box": 0, "lmk": 0.0, "nme": 0.0, "n_lmk": 0, "tp": 0, "fp": 0,
@@ -321,6 +328,13 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     train, val = Pools(store, "train", cfg.size), Pools(store, "val", cfg.size, tc.val_max_per_type)
     plan = train.batch_plan(tc.batch_size, tc.mix)
     log(f"[{cfg.stage}] train samples {train.counts()}, val {val.counts()}, batch plan {plan}")
+    teacher = None
+    if tc.teacher:
+        from .teacher import Teacher
+
+        teacher = Teacher(tc.teacher, cfg.stage, cfg.size, threads=tc.threads)
+        log(f"[{cfg.stage}] teacher {teacher.path}, distillation weights {tc.distill}")
+    landmark_pos_iou = cfg.samples.pos_iou if tc.landmark_as_face else None
     last, best_path = out / "last.pt", out / "best.pt"
     if tc.init_weights and not last.exists():
         net = initial_net(cfg)
@@ -354,14 +368,24 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
         lr = tc.lr * 0.1 ** sum(ep >= e for e in tc.lr_decay_epochs)
         for g in opt.param_groups:
             g["lr"] = lr
-        acc = state.setdefault("acc", {"det": 0.0, "box": 0.0, "lmk": 0.0, "n": 0})
+        acc = state.setdefault("acc", {"det": 0.0, "box": 0.0, "lmk": 0.0, "distill": 0.0, "n": 0})
         bar = tqdm(range(state["step"], tc.steps_per_epoch), desc=f"{cfg.stage} epoch {ep + 1}/{tc.epochs}",
                    unit="step", mininterval=5, leave=False)
         for step in bar:
             im, kinds, lab = train.sample(rng, plan)
+            im = corrupt(im, rng, tc.blur, tc.jpeg, tc.grayscale)
             x, lab = augment(to_tensor(im), kinds, lab, rng, tc.flip, tc.color_jitter)
-            det, box_l, lmk_l, _ = losses(net(normalise(x)), kinds, lab.astype(np.float32), tc.ohem_keep, tc, soft)
+            x = normalise(x)
+            net_out = net(x)
+            det, box_l, lmk_l, _ = losses(net_out, kinds, lab.astype(np.float32), tc.ohem_keep, tc, soft, landmark_pos_iou)
             loss = weighted_loss(tc.task_weights, det, box_l, lmk_l)
+            if teacher is not None:
+                from .teacher import DISTILL_TASKS, distill_losses
+
+                d = distill_losses(net_out, kinds, teacher(x.numpy()), (KIND["pos"], KIND["part"]), (KIND["pos"],))
+                d_loss = sum(tc.distill.get(k, 0.0) * v for k, v in zip(DISTILL_TASKS, d))
+                loss = loss + d_loss
+                acc["distill"] = acc.get("distill", 0.0) + d_loss.item()  # .get: a checkpoint from before the teacher
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -376,10 +400,11 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
                 state["seconds"] = time.time() - t_start
                 checkpoint()
                 last_ck = time.time()
-        m = evaluate(net, val, cfg)
+        m = validate(net, val, cfg)
         n = max(1, acc["n"])
         row = {"epoch": ep + 1, "lr": lr, "seconds": round(time.time() - t_start, 1),
                "train_det_loss": acc["det"] / n, "train_box_loss": acc["box"] / n, "train_landmark_loss": acc["lmk"] / n,
+               **({"train_distill_loss": acc["distill"] / n} if teacher is not None else {}),
                **{f"val_{k}": v for k, v in m.items()}}
         state["rows"].append(row)
         if state["best"] is None or m["loss"] < state["best"]["val_loss"]:

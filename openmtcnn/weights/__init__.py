@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-STAGE_NAMES = ("pnet", "rnet", "onet")
+from ..stages import STAGES as STAGE_NAMES  # noqa: F401  (the weight files' names)
 BUNDLED_DIR = Path(__file__).resolve().parent
 DEFAULT_NAME = "default"
 
@@ -48,6 +49,12 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
         raise WeightsError(f"{weights}: no such weight folder, nor a bundled set ({', '.join(bundled_sets()) or 'none'}); {hint}")
     missing = [f"{s}.onnx" for s in STAGE_NAMES if not (candidates[0] / f"{s}.onnx").is_file()]
     raise WeightsError(f"{weights}: not a weight folder (missing {', '.join(missing)})")
+
+
+def read_manifest(weights_dir: str | os.PathLike) -> dict:
+    """A weight folder's ``manifest.json`` (variant, per-net architecture, source); ``{}`` when it has none."""
+    manifest = Path(weights_dir) / "manifest.json"
+    return json.loads(manifest.read_text()) if manifest.exists() else {}
 
 
 def bundled_sets() -> list[str]:

@@ -1,0 +1,17 @@
+"""The cascade's three stages: names, display names and net input sizes (defined here once; no imports)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Stage = Literal["pnet", "rnet", "onet"]
+
+#: the stages in cascade order (also the weight files' names: ``pnet.onnx``...)
+STAGES: tuple[Stage, ...] = ("pnet", "rnet", "onet")
+
+#: names for people (tables, model cards)
+TITLES: dict[str, str] = {"pnet": "P-Net", "rnet": "R-Net", "onet": "O-Net"}
+
+#: each net's standard input side in pixels (P-Net: its window, being fully convolutional;
+#: a variant may give R-Net and O-Net other sizes, see :class:`openmtcnn.nets.NetSpec`)
+INPUT_SIZE: dict[str, int] = {"pnet": 12, "rnet": 24, "onet": 48}
