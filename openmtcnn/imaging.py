@@ -64,7 +64,7 @@ def _decode(fp: Any, name: str, max_pixels: int | None) -> np.ndarray:
     import re
     import warnings
 
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
@@ -78,6 +78,8 @@ def _decode(fp: Any, name: str, max_pixels: int | None) -> np.ndarray:
         size = f"{int(n.group(1)) / 1e6:.1f} megapixels" if n else "too many pixels"
         limit = min(max_pixels or 2 * Image.MAX_IMAGE_PIXELS, 2 * Image.MAX_IMAGE_PIXELS)
         raise ImageTooLarge(f"{name}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
+    except UnidentifiedImageError as e:  # its message names the file object, not the input
+        raise ImageError(f"{name}: not a readable image (no image format recognised)") from e
     except ImageError:
         raise
     except Exception as e:  # whatever a decoder raises on a damaged file (OSError, SyntaxError, struct.error ...)

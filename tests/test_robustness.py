@@ -1,5 +1,5 @@
 """Broken and awkward inputs (tests/broken_corpus.py): every file answered exactly once, by the
-library and by the command line, decodable ones with results, the rest with an error naming the
+library, the command line and the HTTP service, decodable ones with results, the rest with an error naming the
 file and no traceback; one Detector shared by threads; decoding never raises anything but ImageError."""
 
 from __future__ import annotations
@@ -57,6 +57,56 @@ def test_corpus_through_the_command_line(corpus, random_weights, tmp_path, capsy
     failed = sum("error" in d for d in lines)
     assert all(s.startswith("openmtcnn detect: ") for s in err.splitlines()), err[:2000]
     assert f"{failed} failed" in err and len(err.splitlines()) == failed + 1
+
+
+def test_corpus_through_the_service(corpus, random_weights):
+    """Each file posted once: a result (200) where the library decodes it, else a 4xx JSON error
+    naming it (413 for the bomb); never a 5xx. Then all of them again through the batch endpoint."""
+    pytest.importorskip("fastapi")
+    import httpx
+    from serving import live_server
+
+    from openmtcnn.serve import Settings, create_app
+
+    settings_ = Settings(threads=2, queue=64, max_files=16)
+    limit = settings_.config.max_pixels
+
+    def readable(p: Path) -> bool:
+        try:
+            load_image(p, limit)
+        except ImageError:
+            return False
+        return True
+
+    want = {p.name: readable(p) for p in corpus}
+    with Detector(random_weights, threads=1) as det, live_server(create_app(settings_, det)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        answers = {}
+        for p in corpus:
+            r = c.post("/v1/detect", files={"file": (p.name, p.read_bytes(), "application/octet-stream")})
+            assert r.status_code < 500 and r.headers["content-type"].startswith("application/json"), (p.name, r.status_code, r.text)
+            assert p.name not in answers
+            answers[p.name] = (r.status_code, r.json())
+        batch = []
+        for i in range(0, len(corpus), 16):
+            part = corpus[i : i + 16]
+            r = c.post("/v1/detect/batch", files=[("file", (p.name, p.read_bytes(), "application/octet-stream")) for p in part])
+            assert r.status_code == 200, r.text
+            batch += r.json()["results"]
+    assert sorted(answers) == sorted(want)
+    for name, (status, body) in answers.items():
+        if want[name]:
+            assert status == 200 and "faces" in body, (name, status, body)
+        else:
+            assert status == (413 if name.startswith("bomb_") else 400), (name, status, body)
+            assert set(body) == {"error"} and name in body["error"] and "Traceback" not in body["error"], body
+        assert expected_readable(name) in (None, want[name]), name
+    assert len(batch) == len(corpus), "one answer per file"
+    for p, b in zip(corpus, batch):  # in order, each as the single endpoint answered it
+        status, single = answers[p.name]
+        if want[p.name]:
+            assert b == single, p.name
+        else:
+            assert (b["status"], b["error"]) == (status, single["error"]), (p.name, b)
 
 
 def test_one_detector_shared_by_eight_threads(random_weights, rng):
