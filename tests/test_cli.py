@@ -294,6 +294,8 @@ def test_progress_bar_only_on_a_terminal_without_the_json(monkeypatch):
         (["export", "--state-dict-dir", "x", "--out", "y"], "torch", "train"),
         (["train", "pnet", "--data", "."], "torch", "train"),
         (["evaluate", "widerface", "--pred", "p", "--gt", "g"], "scipy", "eval"),
+        (["serve"], "uvicorn", "serve"),
+        (["batch", "x", "out"], "pyarrow", "batch"),
     ],
 )
 def test_missing_extra_is_one_line_and_status_2(argv, module, extra, capsys, monkeypatch, tmp_path):

@@ -40,9 +40,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyarrow  # noqa: F401  (the rows' format, needed before any work: a missing batch extra is a usage error)
     from tqdm import tqdm
 
-    from ..batch import SourceError, list_sources, run_batch  # a missing batch extra: cli.main says how to install it
+    from ..batch import SourceError, list_sources, run_batch
     from ..detect.parallel import WorkerError
     from .options import UsageError, check_minimums, detection_config
 
