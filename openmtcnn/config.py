@@ -25,6 +25,11 @@ class DetectConfig:
     crops placed on its points (:func:`openmtcnn.detect.cascade.refine_landmarks`);
     the points are the mean of the passes. 0 = the points of O-Net's first look at
     the R-Net box, as the original MTCNN.
+    ``max_pixels``: images with more pixels are refused with an :class:`~openmtcnn.ImageError`
+    (files: from their header, before decoding; see :func:`openmtcnn.imaging.load_image`);
+    ``None``: no limit of openmtcnn's own (PIL's guard, twice ``PIL.Image.MAX_IMAGE_PIXELS``,
+    stays). The default, 100 megapixels, takes any camera photo up to 100 MP (about
+    300 MB decoded) and refuses decompression bombs.
     """
 
     min_face_size: float = 20.0
@@ -37,6 +42,7 @@ class DetectConfig:
     pyramid: str = "chained"
     max_candidates: int = 0
     landmark_passes: int = 2
+    max_pixels: int | None = 100_000_000
 
     def __post_init__(self) -> None:
         if self.min_face_size < 1:
@@ -49,19 +55,23 @@ class DetectConfig:
             raise ValueError(f"pyramid must be 'chained' or 'direct', got {self.pyramid!r}")
         if self.landmark_passes < 0:
             raise ValueError(f"landmark_passes must be >= 0, got {self.landmark_passes}")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1 (or None: no limit), got {self.max_pixels}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     def with_overrides(self, **changes: Any) -> "DetectConfig":
         """A copy with the named settings changed (validated as a new config).
 
-        An unknown name raises :class:`TypeError` naming it; ``None`` is no setting's value and raises
-        :class:`ValueError` (leave a setting out to keep it).
+        An unknown name raises :class:`TypeError` naming it; ``None`` is a value only of the settings
+        that take it (``max_pixels=None``: no limit); for the others it raises :class:`ValueError`
+        (leave a setting out to keep it).
         """
         names = [f.name for f in fields(self)]
         unknown = sorted(set(changes) - set(names))
         if unknown:
             raise TypeError(f"unknown detection setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        empty = sorted(k for k, v in changes.items() if v is None)
+        nullable = {f.name for f in fields(self) if "None" in str(f.type)}
+        empty = sorted(k for k, v in changes.items() if v is None and k not in nullable)
         if empty:
             raise ValueError(f"detection setting(s) {', '.join(empty)} given as None: give a value, or leave them out to keep {self}")
         return replace(self, **changes)
