@@ -4,7 +4,7 @@ from .align import align
 from .config import DetectConfig
 from .detect import DetectResult, Detector, FileResult, detect_files
 from .draw import draw
-from .imaging import ImageError
+from .imaging import ImageError, ImageTooLarge
 from .video import FrameResult, VideoError, detect_video
 from .weights import WeightsError
 
@@ -17,6 +17,7 @@ __all__ = [
     "FileResult",
     "FrameResult",
     "ImageError",
+    "ImageTooLarge",
     "VideoError",
     "WeightsError",
     "align",

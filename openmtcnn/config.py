@@ -32,6 +32,11 @@ class DetectConfig:
     crops placed on its points (:func:`openmtcnn.detect.cascade.refine_landmarks`);
     the points are the mean of the passes. 0 = the points of O-Net's first look at
     the R-Net box, as the original MTCNN.
+    ``max_pixels``: images with more pixels are refused with an :class:`~openmtcnn.ImageError`
+    (files: from their header, before decoding; see :func:`openmtcnn.imaging.load_image`);
+    ``None``: no limit of openmtcnn's own (PIL's guard, twice ``PIL.Image.MAX_IMAGE_PIXELS``,
+    stays). The default, 100 megapixels, takes any camera photo up to 100 MP (about
+    300 MB decoded) and refuses decompression bombs.
 
     Weight-bound settings (:data:`WEIGHT_BOUND`): ``None`` means "what the weight set was trained for",
     read from its ``manifest.json`` (``cascade``) by :meth:`for_weights`, else the value in
@@ -53,6 +58,7 @@ class DetectConfig:
     pyramid: str = "chained"
     max_candidates: int = 0
     landmark_passes: int = 2
+    max_pixels: int | None = 100_000_000
     pnet_scale: float | None = None
     crop_method: str | None = None
 
@@ -67,6 +73,8 @@ class DetectConfig:
             raise ValueError(f"pyramid must be 'chained' or 'direct', got {self.pyramid!r}")
         if self.landmark_passes < 0:
             raise ValueError(f"landmark_passes must be >= 0, got {self.landmark_passes}")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1 (or None: no limit), got {self.max_pixels}")
         if self.pnet_scale is not None and not 0 < self.pnet_scale <= 4:
             raise ValueError(f"pnet_scale must be in (0, 4], got {self.pnet_scale}")
         if self.crop_method not in (None, *CROP_METHODS):
@@ -76,14 +84,16 @@ class DetectConfig:
     def with_overrides(self, **changes: Any) -> "DetectConfig":
         """A copy with the named settings changed (validated as a new config).
 
-        An unknown name raises :class:`TypeError` naming it; ``None`` is no setting's value and raises
-        :class:`ValueError` (leave a setting out to keep it).
+        An unknown name raises :class:`TypeError` naming it; ``None`` is a value only of the settings
+        that take it (``max_pixels=None``: no limit); for the others it raises :class:`ValueError`
+        (leave a setting out to keep it).
         """
         names = [f.name for f in fields(self)]
         unknown = sorted(set(changes) - set(names))
         if unknown:
             raise TypeError(f"unknown detection setting(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        empty = sorted(k for k, v in changes.items() if v is None)
+        nullable = {f.name for f in fields(self) if "None" in str(f.type)}
+        empty = sorted(k for k, v in changes.items() if v is None and k not in nullable)
         if empty:
             raise ValueError(f"detection setting(s) {', '.join(empty)} given as None: give a value, or leave them out to keep {self}")
         return replace(self, **changes)

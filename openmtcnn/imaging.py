@@ -17,21 +17,73 @@ class ImageError(ValueError):
     """An input that is not a usable image; the message names it."""
 
 
-def load_image(path: str | PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 ``(H, W, 3)``, applying its EXIF orientation."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+class ImageTooLarge(ImageError):
+    """An image with more pixels than allowed (``max_pixels``), judged from its header before decoding."""
 
+
+_LIMIT_NAMES = "max_pixels; --max-pixels on the command line"
+
+
+def check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse an image above ``max_pixels`` (``None``: no limit) with an :class:`ImageTooLarge` naming it and the limit."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{name}: {width} x {height} = {width * height / 1e6:.1f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.1f} ({_LIMIT_NAMES})"
+        )
+
+
+def load_image(path: str | PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as RGB uint8 ``(H, W, 3)``, applying its EXIF orientation.
+
+    ``max_pixels``: refuse images with more pixels (:class:`ImageTooLarge`), read from the file's
+    header before anything is decoded, so a decodable but huge file (or a "bomb" header) costs
+    no memory. PIL's own guard stays in force above it: files over twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (179 megapixels by default; raise it to go further) are
+    refused with the same message; PIL's warning below that is silenced.
+    """
     p = Path(path)
     if not p.exists():
         raise ImageError(f"{p}: no such file")
     if p.is_dir():
         raise ImageError(f"{p}: is a folder, not an image")
+    return _decode(p, str(p), max_pixels)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG... bytes) as :func:`load_image` reads a file; ``name`` is how errors name it."""
+    import io
+
+    if not data:
+        raise ImageError(f"{name}: empty, not an image")
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(fp: Any, name: str, max_pixels: int | None) -> np.ndarray:
+    """The decoding of :func:`load_image` and :func:`decode_image`: any failure is an :class:`ImageError` naming ``name``."""
+    import re
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
-        with Image.open(p) as im:
-            im = ImageOps.exif_transpose(im)
-            return pil_to_rgb(im)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{p}: not a readable image ({e})") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns of damaged files ("Truncated File Read"...); they decode or raise
+            with Image.open(fp) as im:
+                check_pixels(name, *im.size, max_pixels)
+                im = ImageOps.exif_transpose(im)
+                return pil_to_rgb(im)
+    except Image.DecompressionBombError as e:  # refused by PIL from the header, before ours
+        n = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(n.group(1)) / 1e6:.1f} megapixels" if n else "too many pixels"
+        limit = min(max_pixels or 2 * Image.MAX_IMAGE_PIXELS, 2 * Image.MAX_IMAGE_PIXELS)
+        raise ImageTooLarge(f"{name}: {size}, over the limit of {limit / 1e6:.1f} ({_LIMIT_NAMES}; PIL.Image.MAX_IMAGE_PIXELS)") from e
+    except UnidentifiedImageError as e:  # its message names the file object, not the input
+        raise ImageError(f"{name}: not a readable image (no image format recognised)") from e
+    except ImageError:
+        raise
+    except Exception as e:  # whatever a decoder raises on a damaged file (OSError, SyntaxError, struct.error ...)
+        raise ImageError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
 
 
 def image_size(path: str | PathLike) -> tuple[int, int]:
@@ -57,7 +109,7 @@ def pil_to_rgb(im: Any) -> np.ndarray:
         a = np.asarray(im).astype(np.float64)
         if im.mode != "I" or a.max() > 255:
             a = a * (255.0 / 65535.0)
-        return to_rgb(a)
+        return to_rgb(np.clip(np.rint(a), 0, 255).astype(np.uint8))
     if im.mode != "RGB":
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
             im = im.convert("RGBA").convert("RGB")
@@ -66,18 +118,22 @@ def pil_to_rgb(im: Any) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
+def to_rgb(image: ImageInput, bgr: bool = False, max_pixels: int | None = None) -> np.ndarray:
     """Normalise any supported input to a contiguous RGB uint8 ``(H, W, 3)`` array.
 
     numpy arrays are taken as RGB unless ``bgr=True`` (OpenCV's order); 2-D arrays
-    are grayscale, 4-channel arrays have their alpha dropped. Float arrays must
-    hold 0..255 values.
+    are grayscale, 4-channel arrays have their alpha dropped. Values: uint8 as they are;
+    uint16 scaled from 0..65535; floats scaled from 0..1 when none is above 1, else taken
+    as 0..255 (rounded, clipped); other integers must hold 0..255. Anything else (NaN,
+    integers above 255, non-numbers) is an :class:`ImageError`, never a silent conversion.
+    ``max_pixels``: see :func:`load_image`.
     """
     if isinstance(image, (str, PathLike)):
-        return load_image(image)
+        return load_image(image, max_pixels)
     if hasattr(image, "mode") and hasattr(image, "convert"):
         from PIL import ImageOps
 
+        check_pixels("PIL image", *image.size, max_pixels)
         return pil_to_rgb(ImageOps.exif_transpose(image))
     if not isinstance(image, np.ndarray):
         raise ImageError(f"unsupported image type {type(image).__name__}: give a path, a PIL image or a numpy array")
@@ -88,10 +144,9 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
         raise ImageError(f"image array has shape {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"image array is empty: shape {image.shape}")
+    check_pixels("image array", a.shape[1], a.shape[0], max_pixels)
     if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.number):
-            raise ImageError(f"image array has dtype {a.dtype}; expected uint8")
-        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        a = _to_uint8(a)
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     elif a.shape[2] == 4:
@@ -101,37 +156,23 @@ def to_rgb(image: ImageInput, bgr: bool = False) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """Array values -> uint8 0..255 by the rules of :func:`to_rgb`."""
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise ImageError(f"image array has dtype {a.dtype}; expected uint8 (or uint16, or floats 0..1 or 0..255)")
+    if a.dtype == np.uint16:
+        return np.rint(a * (255.0 / 65535.0)).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ImageError("image array holds NaN or infinite values")
+        if a.size and a.max() <= 1.0:
+            a = a * 255.0  # 0..1 floats (skimage, matplotlib, torchvision's convention)
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo < 0 or hi > 255:
+        raise ImageError(f"image array of {a.dtype} holds values {lo}..{hi}; expected 0..255 (or a uint16 array for 16-bit images)")
+    return a.astype(np.uint8)
+
+
 def is_image_path(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_SUFFIXES
-
-
-class ImageTooLarge(ImageError):
-    """An image with more pixels than the caller allows (read from its header, before decoding)."""
-
-
-def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG... bytes) to RGB uint8 ``(H, W, 3)``, applying its EXIF orientation.
-
-    ``name`` is how errors name it. ``max_pixels``: refuse larger images with :class:`ImageTooLarge`,
-    judged from the header before the pixels are decoded.
-    """
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ImageError(f"{name}: empty, not an image")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise ImageTooLarge(f"{name}: {w} x {h} pixels is more than the {max_pixels} allowed")
-            return to_rgb(im)
-    except UnidentifiedImageError as e:
-        raise ImageError(f"{name}: not an image (no image format recognised)") from e
-    except Image.DecompressionBombError as e:
-        raise ImageTooLarge(f"{name}: too many pixels ({e})") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, ImageError):
-            raise
-        raise ImageError(f"{name}: not a readable image ({e})") from e

@@ -58,6 +58,14 @@ class FrameResult:
         return {**head, "frame": self.index, "time": round(self.time, 3), **d}
 
 
+def quiet_video_backends() -> None:
+    """Keep OpenCV's and FFmpeg's own warnings off stderr (a corrupt file's "moov atom not found"
+    and the like): the command line reports each input that fails itself, naming it. Must run
+    before the first capture opens; ``OPENCV_FFMPEG_LOGLEVEL`` set by the user wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def open_capture(source: VideoSource) -> cv2.VideoCapture:
     """``cv2.VideoCapture`` on a file, camera index or URL; :class:`VideoError` if it does not open."""
     name = source_name(source)

@@ -18,7 +18,7 @@ from openmtcnn.evaluate.report import PUBLISHED, landmark_passes, settings_text
 
 # the official MTCNN WIDER FACE val baseline, as the results report quotes it
 BASELINE = dict(zip(("easy", "medium", "hard"), PUBLISHED["widerface"][0][1]))
-WIDER_SKIP = {"pyramid", "landmarks", "landmark_passes", "landmark_refine"}
+WIDER_SKIP = {"pyramid", "landmarks", "landmark_passes", "landmark_refine", "max_pixels"}
 
 
 def _load(path: Path) -> dict:
@@ -28,11 +28,12 @@ def _load(path: Path) -> dict:
 def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
     r4 = lambda d: {k: round(v, 4) for k, v in d.items()}
     sub = lambda l, a, b: {k: round(v[a][b], 4) for k, v in l["subsets"].items()}
-    # pyramid modes agree within noise; WIDER FACE scores boxes only, so landmark settings do not count there
+    # pyramid modes agree within noise; WIDER FACE scores boxes only, so landmark settings do not count there;
+    # max_pixels (recorded since it exists) refuses none of these images
     key = lambda s, skip: {k: v for k, v in s["settings"].items() if k not in skip}
     # a run made before `landmark_passes` (first named `landmark_refine`) existed read the points once: the same as 0 passes (its
     # `landmarks` flag, since removed, was always on in a landmark evaluation)
-    lmk_key = lambda s: {**key(s, {"pyramid", "landmarks", "landmark_refine"}), "landmark_passes": landmark_passes(s["settings"])}
+    lmk_key = lambda s: {**key(s, {"pyramid", "landmarks", "landmark_refine", "max_pixels"}), "landmark_passes": landmark_passes(s["settings"])}
     if key(wider, WIDER_SKIP) != key(wider_orig, WIDER_SKIP) or wider["images"] != wider_orig["images"]:
         raise SystemExit("the two WIDER runs differ in settings or images: not a side-by-side comparison")
     if lmk_key(lmk) != lmk_key(lmk_orig) or lmk["faces"] != lmk_orig["faces"]:

@@ -168,3 +168,52 @@ def test_points_box_follows_the_points(dx, dy, k, angle):
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     turned = B.points_box(c + (pts - c) @ rot.T)
     np.testing.assert_allclose(turned[0, 2] - turned[0, 0], base[0, 2] - base[0, 0], rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(1), box_arrays(1), st.floats(-40, 40), st.floats(-40, 40), st.floats(0.25, 4))
+def test_iou_is_symmetric_and_invariant_to_moving_and_scaling(a, b, dx, dy, k):
+    for mode in ("union", "min"):
+        got = B.box_iou(a, b, mode)
+        np.testing.assert_allclose(got, B.box_iou(b, a, mode).T, atol=1e-12)
+        shift = np.array([dx, dy, dx, dy])
+        np.testing.assert_allclose(B.box_iou(a + shift, b + shift, mode), got, atol=1e-6)
+        np.testing.assert_allclose(B.box_iou(a * k, b * k, mode), got, atol=1e-6)
+    np.testing.assert_allclose(np.diag(B.box_iou(a, a)), 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(0, 15), st.floats(0.05, 0.95), st.sampled_from(["union", "min"]), st.data())
+def test_nms_keeps_a_non_overlapping_cover_in_score_order(bx, thr, mode, data):
+    scores = np.array(data.draw(st.lists(st.floats(0, 1), min_size=len(bx), max_size=len(bx))))
+    keep = B.nms(bx, scores, thr, mode)
+    assert len(set(keep.tolist())) == len(keep)
+    assert np.all(np.diff(scores[keep]) <= 0), "best first"
+    if len(keep) > 1:
+        ov = B.box_iou(bx[keep], bx[keep], mode)
+        assert np.all(ov[~np.eye(len(keep), dtype=bool)] <= thr + 1e-12), "no two kept boxes overlap above the threshold"
+    for i in set(range(len(bx))) - set(keep.tolist()):  # each dropped box overlaps a kept one scoring at least as high
+        assert any(B.box_iou(bx[i : i + 1], bx[k : k + 1], mode)[0, 0] > thr and scores[k] >= scores[i] for k in keep)
+    perm = np.array(data.draw(st.permutations(range(len(bx)))), dtype=int)
+    if len(set(scores.tolist())) == len(scores):  # ties aside, the input order does not matter
+        assert sorted(perm[B.nms(bx[perm], scores[perm], thr, mode)].tolist()) == sorted(keep.tolist())
+
+
+@settings(max_examples=60, deadline=None)
+@given(box_arrays(1))
+def test_calibrate_with_zero_offsets_and_square_twice_change_nothing(bx):
+    np.testing.assert_allclose(B.calibrate(bx, np.zeros((len(bx), 4))), bx)
+    np.testing.assert_allclose(B.square(B.square(bx)), B.square(bx), atol=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(box_arrays(1), st.integers(1, 100), st.integers(1, 100))
+def test_pad_stays_inside_the_image_and_the_crop(bx, width, height):
+    ib = B.integer_boxes(bx)
+    src, dst = B.pad(ib, width, height)
+    w, h = ib[:, 2] - ib[:, 0], ib[:, 3] - ib[:, 1]
+    inside = (src[:, 2] > src[:, 0]) & (src[:, 3] > src[:, 1])
+    s, d = src[inside], dst[inside]
+    assert np.all((s[:, 0] >= 0) & (s[:, 1] >= 0) & (s[:, 2] <= width) & (s[:, 3] <= height))
+    assert np.all((d[:, 0] >= 0) & (d[:, 1] >= 0) & (d[:, 2] <= w[inside]) & (d[:, 3] <= h[inside]))
+    np.testing.assert_array_equal(s[:, 2:] - s[:, :2], d[:, 2:] - d[:, :2])

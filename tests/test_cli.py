@@ -80,7 +80,7 @@ def test_folder_with_failures(folder, tmp_path, random_weights, det, capsys, mon
     assert set(lines[2]) == {"source", "error"} and "photos/broken.jpg" in lines[2]["error"]
     assert "photos/broken.jpg" in err and "notes.txt" not in stdout
     assert "3 images, " in err and "1 failed" in err and "ignored 1 non-image file" in err
-    assert "img/s" in err, "progress bar on folders"
+    assert "img/s" not in err, "no progress bar when stderr is not a terminal"
 
     for rel in ["a.jpg", "a.png", "nested/deeper/b.png"]:
         src = f"photos/{rel}"
@@ -150,7 +150,11 @@ def test_usage_errors(tmp_path, rng, random_weights, capsys):
         ([ok, "--every", "0"], "--every"),
         ([ok, "--threads", "0"], "--threads"),
         ([ok, "--crop-margin", "0.6"], "--crop-margin"),
-        ([ok, "--scale-factor", "1.2"], "scale_factor"),
+        ([ok, "--scale-factor", "1.2"], "--scale-factor must be in (0, 1)"),
+        ([ok, "--min-face-size", "0.5"], "--min-face-size must be >= 1"),
+        ([ok, "--landmark-refine", "-1"], "--landmark-passes must be >= 0"),  # the deprecated alias, reported by the new name
+        ([ok, "--max-pixels", "-1"], "--max-pixels must be >= 0"),
+        ([ok, "--resume"], "--resume needs --output"),
     ]:
         rc = main(["detect", *args, "--weights", str(random_weights)])
         assert rc == 2, args
@@ -223,3 +227,100 @@ def test_worker_setup_failure_stops_the_run(tmp_path, rng):
         (tmp_path / "w" / f"{s}.onnx").write_bytes(b"not onnx")
     with pytest.raises(WorkerError, match="pnet.onnx"):
         list(detect_files([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "w", jobs=2))
+
+
+def test_empty_folders_and_folders_without_images_fail(tmp_path, rng, random_weights, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("no image here")
+    for folder, what in [("empty", "no images in this folder (looked for"), ("docs", "no images in this folder (1 other file,")]:
+        rc, lines, err = detect([str(tmp_path / folder)], random_weights, capsys)
+        assert rc == 1 and lines == [{"source": str(tmp_path / folder), "error": lines[0]["error"]}], lines
+        assert what in lines[0]["error"] and str(tmp_path / folder) in err
+    write_image(tmp_path / "ok.png", rng)
+    rc, lines, _ = detect([str(tmp_path / "empty"), str(tmp_path / "ok.png")], random_weights, capsys)
+    assert rc == 1 and [("error" in d) for d in lines] == [True, False], "the other inputs are still done"
+
+
+@pytest.mark.parametrize("flag", ["--draw", "--crops"])
+def test_output_folder_that_is_a_file_is_a_usage_error(tmp_path, rng, random_weights, capsys, flag, monkeypatch):
+    import openmtcnn.io.runner as runner
+
+    write_image(tmp_path / "ok.png", rng)
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setattr(runner.DetectRun, "run", lambda *a: pytest.fail("detection started"))
+    rc, lines, err = detect([str(tmp_path / "ok.png"), flag, str(tmp_path / "taken")], random_weights, capsys)
+    assert rc == 2 and lines == [] and f"{flag} {tmp_path / 'taken'}: is a file, not a folder" in err
+
+
+def test_output_that_is_a_folder_is_a_usage_error(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "ok.png", rng)
+    rc, _, err = detect([str(tmp_path / "ok.png"), "--output", str(tmp_path)], random_weights, capsys)
+    assert rc == 2 and "is a folder" in err
+
+
+def test_max_pixels_flag(tmp_path, rng, random_weights, capsys):
+    write_image(tmp_path / "big.png", rng, size=(200, 300))
+    write_image(tmp_path / "small.png", rng, size=(50, 60))
+    rc, lines, err = detect([str(tmp_path), "--max-pixels", "0.01"], random_weights, capsys)  # 10000 pixels
+    assert rc == 1 and "error" in lines[0] and "faces" in lines[1]
+    assert "big.png: 300 x 200 = 0.1 megapixels, over the limit of 0.0" in lines[0]["error"] and "--max-pixels" in lines[0]["error"]
+    rc, lines, _ = detect([str(tmp_path), "--max-pixels", "0"], random_weights, capsys)  # no limit
+    assert rc == 0 and all("faces" in d for d in lines)
+
+
+def test_original_weights_before_conversion_say_how(tmp_path, rng, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "ok.png", rng)
+    for name in ("original", "weights/original"):
+        rc = main(["detect", "ok.png", "--weights", name])
+        err = capsys.readouterr().err
+        assert rc == 2 and "openmtcnn convert-weights --out weights/original" in err and "Traceback" not in err
+
+
+def test_progress_bar_only_on_a_terminal_without_the_json(monkeypatch):
+    from openmtcnn.cli.detect import show_progress
+
+    for out_tty, err_tty, want in [(False, True, True), (True, True, False), (False, False, False), (True, False, False)]:
+        monkeypatch.setattr(sys.stdout, "isatty", lambda v=out_tty: v, raising=False)
+        monkeypatch.setattr(sys.stderr, "isatty", lambda v=err_tty: v, raising=False)
+        assert show_progress(False) is want
+        assert show_progress(True) is False
+
+
+@pytest.mark.parametrize(
+    "argv,module,extra",
+    [
+        (["export", "--state-dict-dir", "x", "--out", "y"], "torch", "train"),
+        (["train", "pnet", "--data", "."], "torch", "train"),
+        (["evaluate", "widerface", "--pred", "p", "--gt", "g"], "scipy", "eval"),
+        (["serve"], "uvicorn", "serve"),
+        (["batch", "x", "out"], "pyarrow", "batch"),
+    ],
+)
+def test_missing_extra_is_one_line_and_status_2(argv, module, extra, capsys, monkeypatch, tmp_path):
+    """As without the extra installed: importing it fails (a None entry in sys.modules does that)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [m for m in sys.modules if m.startswith(("openmtcnn.nets", "openmtcnn.train", "openmtcnn.evaluate", "openmtcnn.compat"))]:
+        monkeypatch.delitem(sys.modules, name)  # re-imported, meeting the missing module
+    (tmp_path / "x").mkdir()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.strip().splitlines() == [f"openmtcnn {argv[0]}: needs {module}, not installed: pip install 'openmtcnn[{extra}]'"]
+
+
+def test_broken_videos_leave_no_backend_noise(tmp_path, rng, random_weights):
+    """A corrupt video is reported once by openmtcnn, without FFmpeg's or OpenCV's own warnings."""
+    (tmp_path / "random.mp4").write_bytes(rng.bytes(5000))
+    (tmp_path / "empty.avi").write_bytes(b"")
+    cmd = [sys.executable, "-m", "openmtcnn", "detect", "--weights", str(random_weights), *SETTINGS,
+           str(tmp_path / "random.mp4"), str(tmp_path / "empty.avi")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    err = done.stderr.splitlines()
+    assert len(err) == 3 and all(s.startswith("openmtcnn detect: ") for s in err), err
+    assert "random.mp4: cannot open as a video" in err[0] and "empty.avi" in err[1]

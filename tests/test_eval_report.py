@@ -88,3 +88,26 @@ def test_readme_block_is_replaced_between_markers(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         main(args)
+
+
+def test_committed_tables_are_what_the_report_generates(tmp_path):
+    """docs/results.md and the README's results block equal `openmtcnn evaluate report` run, as
+    docs/results/notes.md says, over the committed summaries."""
+    import re
+    import shlex
+
+    from conftest import REPO
+    from openmtcnn.cli import main
+
+    notes = (REPO / "docs" / "results" / "notes.md").read_text()
+    command = re.search(r"`R=docs/results/summaries; openmtcnn evaluate report (--runs [^`]*)`", notes)
+    assert command, "docs/results/notes.md gives the exact command of this page"
+    args = shlex.split(command.group(1).replace("$R", str(REPO / "docs" / "results" / "summaries")))
+    i = args.index("--out")
+    args = args[:i]  # --out, --notes, --readme: to a scratch copy
+    readme = tmp_path / "README.md"
+    readme.write_text((REPO / "README.md").read_text())
+    assert main(["evaluate", "report", *args, "--out", str(tmp_path / "docs" / "results"),
+                 "--notes", str(REPO / "docs" / "results" / "notes.md"), "--readme", str(readme)]) == 0  # fmt: skip
+    assert (tmp_path / "docs" / "results.md").read_text() == (REPO / "docs" / "results.md").read_text()
+    assert readme.read_text() == (REPO / "README.md").read_text()

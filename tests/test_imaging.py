@@ -112,3 +112,60 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(to_rgb(Image.fromarray(ramp).convert("I")), np.dstack([expected] * 3))
     small = Image.fromarray((ramp // 257).astype(np.int32), mode="I")  # 32-bit mode holding 8-bit values: kept as is
     np.testing.assert_array_equal(to_rgb(small)[:, :, 0], (ramp // 257).astype(np.uint8))
+
+
+def test_float_and_16_bit_arrays_are_scaled(rgb):
+    """0-1 floats (skimage, matplotlib) and uint16 arrays give the same image, never a black one."""
+    np.testing.assert_array_equal(to_rgb(rgb / 255.0), rgb)
+    np.testing.assert_array_equal(to_rgb((rgb / 255.0).astype(np.float32)), rgb)
+    np.testing.assert_array_equal(to_rgb(rgb.astype(np.uint16) * 257), rgb)
+    np.testing.assert_array_equal(to_rgb(rgb.astype(np.int32)), rgb)  # other integers: 0..255 as they are
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.full((4, 4, 3), np.nan), "NaN"),
+        (np.full((4, 4, 3), 1000, np.int32), "holds values 1000..1000; expected 0..255"),
+        (np.full((4, 4, 3), -1, np.int16), "holds values -1..-1"),
+        (np.ones((4, 4, 3), bool), "dtype bool"),
+    ],
+)
+def test_arrays_out_of_range_are_refused(bad, match):
+    with pytest.raises(ImageError, match=match):
+        to_rgb(bad)
+
+
+def test_max_pixels_refuses_before_decoding(tmp_path, rgb):
+    """A header claiming 30000 x 20000 pixels is refused from the header: no memory spent decoding it."""
+    import tracemalloc
+
+    from broken_corpus import _bomb_png
+
+    (tmp_path / "bomb.png").write_bytes(_bomb_png(12_000, 10_000))
+    (tmp_path / "bigger.png").write_bytes(_bomb_png(30_000, 20_000))
+    tracemalloc.start()
+    with pytest.raises(ImageError, match=r"bomb.png: 12000 x 10000 = 120.0 megapixels, over the limit of 100.0 \(max_pixels"):
+        load_image(tmp_path / "bomb.png", max_pixels=100_000_000)
+    with pytest.raises(ImageError, match=r"bigger.png: 600.0 megapixels, over the limit of 100.0 \(max_pixels"):
+        load_image(tmp_path / "bigger.png", max_pixels=100_000_000)  # over PIL's own limit too: refused there, same words
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5_000_000
+    Image.fromarray(rgb).save(tmp_path / "small.png")
+    with pytest.raises(ImageError, match="40 x 30 = 0.0 megapixels"):
+        load_image(tmp_path / "small.png", max_pixels=1000)
+    np.testing.assert_array_equal(load_image(tmp_path / "small.png", max_pixels=1200), rgb)
+    with pytest.raises(ImageError, match="image array: 40 x 30"):
+        to_rgb(rgb, max_pixels=1000)
+
+
+def test_detector_applies_max_pixels(tmp_path, rgb):
+    from openmtcnn import Detector
+
+    det = Detector(max_pixels=1000)
+    with pytest.raises(ImageError, match="over the limit"):
+        det.detect(rgb)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    with pytest.raises(ImageError, match="a.png: 40 x 30"):
+        det.detect(tmp_path / "a.png")

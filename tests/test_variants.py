@@ -232,6 +232,17 @@ def test_a_variant_with_a_bad_name_is_a_config_error(tmp_path):
         load_config(tmp_path / "c.yaml")
 
 
+def test_weight_bound_flags_are_checked_by_name(capsys):
+    from openmtcnn.cli import main
+
+    sample = str(REPO / "openmtcnn" / "assets" / "sample.jpg")
+    assert main(["detect", sample, "--pnet-scale", "9"]) == 2
+    assert "--pnet-scale must be in (0, 4], got 9" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # argparse's choices
+        main(["detect", sample, "--crop-method", "cubic"])
+    assert "--crop-method: invalid choice: 'cubic'" in capsys.readouterr().err
+
+
 def test_reports_name_the_variant_settings():
     from openmtcnn.evaluate.report import settings_text
 

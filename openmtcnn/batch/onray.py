@@ -36,7 +36,7 @@ class DetectAndWrite:
         for path, data in zip(batch["path"], batch["bytes"]):
             path = str(path)
             try:
-                rgb = decode_image(bytes(data), path)
+                rgb = decode_image(bytes(data), path, self.detector.config.max_pixels)
             except ImageError as e:
                 rows.append(result_row(path, error=str(e)))
                 continue

@@ -353,8 +353,8 @@ def markdown(res: dict) -> str:
         "- ONNX Runtime: full graph optimisation, sequential execution, one inter-op thread, arena and memory-pattern reuse.",
         "- GPU: `Detector(backend=\"torch\", device=\"cuda\")` runs the same weight folder in PyTorch (same results as ONNX "
         "Runtime within float tolerance, tested on the CPU); this report has no GPU figures.",
-        "- The measurements behind these choices, and what was tried and left (with their figures, dates and machines), "
-        "are in `docs/speed-notes.md`.",
+        "- What this run means against the project's targets, the measurements behind these choices, and what was tried "
+        "and left (with their figures, dates and machines) are in `docs/speed-notes.md` (by hand).",
         "",
     ]
     return "\n".join(text)

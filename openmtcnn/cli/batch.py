@@ -40,25 +40,19 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyarrow  # noqa: F401  (the rows' format, needed before any work: a missing batch extra is a usage error)
     from tqdm import tqdm
 
+    from ..batch import SourceError, list_sources, run_batch
     from ..detect.parallel import WorkerError
-    from ..weights import WeightsError
-    from .options import below_minimum, detection_config, usage_error
+    from .options import UsageError, check_minimums, detection_config
 
-    usage = usage_error("batch")
+    check_minimums(args, {"jobs": 1, "rows_per_part": 1})
+    config = detection_config(args)
     try:
-        from ..batch import SourceError, list_sources, run_batch
-    except ModuleNotFoundError as e:
-        return usage(f"{e.name} is missing: install the batch extra (pip install 'openmtcnn[batch]')")
-    bad = below_minimum(args, {"jobs": 1, "rows_per_part": 1, "threads": 1})
-    if bad:
-        return usage(bad)
-    try:
-        config = detection_config(args)
         total = len(list_sources(args.src))
-    except (WeightsError, SourceError, ValueError) as e:
-        return usage(str(e))
+    except SourceError as e:
+        raise UsageError(str(e)) from None
     with tqdm(total=total, unit="img", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
         try:
             s = run_batch(
@@ -67,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
                 progress=bar.update,
             )
         except WorkerError as e:
-            return usage(f"cannot start the detector in the worker processes: {e}")
+            raise UsageError(f"cannot start the detector in the worker processes: {e}") from None
         except SourceError as e:
-            return usage(str(e))
+            raise UsageError(str(e)) from None
     if not args.quiet:
         print(
             f"openmtcnn batch: {s.found} images, {s.skipped} already in {args.dst}, {s.written} written "

@@ -27,6 +27,21 @@ def add_parser(subparsers) -> None:
 # --------------------------------------------------------------------------- shared options
 
 
+def _checked(run):
+    """A benchmark file that is missing or malformed (a list, an annotation) is a usage error naming it."""
+
+    def checked(args) -> int:
+        from ..evaluate.formats import FormatError
+        from .options import UsageError
+
+        try:
+            return run(args)
+        except FormatError as e:
+            raise UsageError(str(e)) from None
+
+    return checked
+
+
 def _detection_options(p: argparse.ArgumentParser, defaults: DetectConfig, what: str) -> None:
     add_detection_options(p, defaults, f"detection settings (defaults: {what})")
     p.add_argument("--label", default=None, help="name of this run in tables and plots (default: the weights' name)")
@@ -41,7 +56,12 @@ def _slug(label: str) -> str:
 def _detector(args):
     from ..evaluate.runs import build_detector
 
-    det, info = build_detector(args.weights, args.threads, **detection_settings(args))
+    from .options import UsageError, flag_message
+
+    try:
+        det, info = build_detector(args.weights, args.threads, **detection_settings(args))
+    except ValueError as e:  # a setting out of range
+        raise UsageError(flag_message(str(e))) from None
     label = args.label or info["weights_name"] or "openmtcnn"
     return det, info, label
 
@@ -74,7 +94,7 @@ def _add_widerface(sub) -> None:
         "by default, as officially, a missing file counts as no detection",
     )
     _detection_options(p, WIDER_EVAL, "the original authors' WIDER settings: min face 10, scale 0.79, thresholds 0.5 0.5 0.3")
-    p.set_defaults(func=run_widerface)
+    p.set_defaults(func=_checked(run_widerface))
 
 
 def _select_events(names: list[str], wanted: list[str] | None) -> list[str]:
@@ -237,7 +257,7 @@ def _add_landmarks(sub) -> None:
         "(faces filling a tight photo; e.g. 40)",
     )
     _detection_options(p, DetectConfig(), "everyday MTCNN settings: min face 20, scale 0.709, thresholds 0.6 0.7 0.7")
-    p.set_defaults(func=run_landmarks_cmd)
+    p.set_defaults(func=_checked(run_landmarks_cmd))
 
 
 def run_landmarks_cmd(args) -> int:
@@ -312,7 +332,7 @@ def _add_fddb(sub) -> None:
     p.add_argument("--pred", type=Path, nargs="+", default=None, help="existing detection files (FDDB output format): evaluate them, no detection")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/fddb/LABEL)")
     _detection_options(p, DetectConfig(), "everyday MTCNN settings")
-    p.set_defaults(func=run_fddb_cmd)
+    p.set_defaults(func=_checked(run_fddb_cmd))
 
 
 def run_fddb_cmd(args) -> int:
@@ -396,7 +416,7 @@ def _add_stages(sub) -> None:
     p.add_argument("--iou", type=float, default=0.5, help="IoU with a face for a box to keep it (default 0.5, as the WIDER protocol)")
     p.add_argument("--out", type=Path, default=None, help="run folder for stages.json (default runs/stages/LABEL)")
     _detection_options(p, WIDER_EVAL, "the original authors' WIDER settings: min face 10, scale 0.79, thresholds 0.5 0.5 0.3")
-    p.set_defaults(func=run_stages_cmd)
+    p.set_defaults(func=_checked(run_stages_cmd))
 
 
 def run_stages_cmd(args) -> int:
@@ -435,7 +455,7 @@ def _add_report(sub) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="markdown path (default: OUT.md, e.g. docs/results.md)")
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended as a Notes section (e.g. docs/results/notes.md)")
     p.add_argument("--readme", type=Path, default=None, help="also replace the generated results table between the markers in this README")
-    p.set_defaults(func=run_report_cmd)
+    p.set_defaults(func=_checked(run_report_cmd))
 
 
 def run_report_cmd(args) -> int:

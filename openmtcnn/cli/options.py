@@ -1,13 +1,20 @@
-"""Command-line options shared by subcommands: the detection settings (one definition)."""
+"""Command-line conventions shared by subcommands: the detection settings (one definition), usage errors."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any, Callable
+from typing import Any
 
-from ..config import WEIGHT_BOUND, DetectConfig
+from ..config import DetectConfig
 from ..ops.crops import CROP_METHODS
+
+
+class UsageError(Exception):
+    """Bad arguments: :func:`openmtcnn.cli.main` prints the message (naming the flag) and exits with status 2.
+
+    The exit statuses of every subcommand: 0 all went well, 1 some inputs failed (each reported,
+    the others done), 2 usage error (bad flags or paths, missing weights or extras), before any work.
+    """
 
 
 def add_detection_options(
@@ -19,7 +26,7 @@ def add_detection_options(
     threads_default: int | None = 1,
 ) -> argparse._ArgumentGroup:
     """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-passes --pnet-scale --crop-method
-    --threads`` in a group
+    --max-pixels --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
     g = p.add_argument_group(title)
     g.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
@@ -38,48 +45,53 @@ def add_detection_options(
                    "(default: the weight set's, else 1)")
     g.add_argument("--crop-method", choices=CROP_METHODS, default=defaults.crop_method,
                    help="how R-Net / O-Net crops are resized (default: the weight set's, else area)")
+    g.add_argument("--max-pixels", type=float, default=(defaults.max_pixels or 0) / 1e6, metavar="MP",
+                   help="refuse images over MP megapixels, judged from the image header before decoding; 0 = no limit "
+                   f"(default {(defaults.max_pixels or 0) / 1e6:g})")
     g.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
     return g
 
 
+#: the :class:`DetectConfig` fields :func:`add_detection_options` sets, each by the flag of its name
+#: (``min_face_size``: ``--min-face-size``; ``max_pixels`` in megapixels, 0 for ``None``; the weight-bound
+#: ``pnet_scale``, ``crop_method``: ``None`` when not given)
+SETTING_FIELDS = ("min_face_size", "scale_factor", "thresholds", "pyramid", "landmark_passes", "max_pixels", "pnet_scale", "crop_method")
+
+
 def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`DetectConfig` fields given by :func:`add_detection_options`; the weight-bound ones
-    (``--pnet-scale``, ``--crop-method``) only when given, else the weight set's apply."""
-    settings = {
-        "min_face_size": args.min_face_size,
-        "scale_factor": args.scale_factor,
-        "thresholds": tuple(args.thresholds),
-        "pyramid": args.pyramid,
-        "landmark_passes": args.landmark_passes,
-        "pnet_scale": args.pnet_scale,
-        "crop_method": args.crop_method,
-    }
-    return {k: v for k, v in settings.items() if v is not None or k not in WEIGHT_BOUND}
+    """The :class:`DetectConfig` fields given by :func:`add_detection_options` (a flag below its
+    minimum raises :class:`UsageError`; ranges of the settings themselves are the config's to check);
+    the weight-bound ones (``--pnet-scale``, ``--crop-method``) are ``None`` when not given: the weight set's."""
+    check_minimums(args, {"threads": 1, "max_pixels": 0})
+    d = {f: getattr(args, f) for f in SETTING_FIELDS}
+    d["thresholds"] = tuple(d["thresholds"])
+    d["max_pixels"] = int(d["max_pixels"] * 1e6) or None
+    return d
+
+
+def flag_message(message: str) -> str:
+    """A settings error as the command-line user knows it: ``min_face_size`` -> ``--min-face-size``."""
+    for name in SETTING_FIELDS:
+        message = message.replace(name, "--" + name.replace("_", "-"))
+    return message
 
 
 def detection_config(args: argparse.Namespace) -> DetectConfig:
-    """The settings of :func:`add_detection_options` as a :class:`DetectConfig`, once the weight set is
-    known to exist; raises :class:`~openmtcnn.WeightsError` or ``ValueError`` (a setting out of range)."""
+    """The :class:`DetectConfig` of the flags of :func:`add_detection_options`, once the weight set is
+    known to exist (else :class:`~openmtcnn.WeightsError`); a bad value raises :class:`UsageError`
+    naming its flag."""
     from ..weights import resolve_weights
 
     resolve_weights(args.weights)
-    return DetectConfig().with_overrides(**detection_settings(args))
+    try:
+        return DetectConfig().with_overrides(**detection_settings(args))
+    except ValueError as e:
+        raise UsageError(flag_message(str(e))) from None
 
 
-def below_minimum(args: argparse.Namespace, minimums: dict[str, int]) -> str | None:
-    """The usage error of the first option (attribute name) set below its minimum, if any."""
+def check_minimums(args: argparse.Namespace, minimums: dict[str, float]) -> None:
+    """Raise :class:`UsageError` for the first option (attribute name) set below its minimum."""
     for name, low in minimums.items():
         v = getattr(args, name)
         if v is not None and v < low:
-            return f"--{name.replace('_', '-')} must be >= {low}, got {v}"
-    return None
-
-
-def usage_error(command: str) -> Callable[[str], int]:
-    """A function that prints ``openmtcnn COMMAND: error: MESSAGE`` to stderr and returns exit status 2."""
-
-    def usage(message: str) -> int:
-        print(f"openmtcnn {command}: error: {message}", file=sys.stderr)
-        return 2
-
-    return usage
+            raise UsageError(f"--{name.replace('_', '-')} must be >= {low:g}, got {v:g}")

@@ -19,7 +19,7 @@ examples:
 
 
 def add_parser(subparsers: Any) -> None:
-    from ..config import DetectConfig
+    from ..serve.settings import SERVE_CONFIG
     from .options import add_detection_options
 
     p = subparsers.add_parser(
@@ -31,43 +31,31 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="server processes, each with its own detector (default 1)")
     add_detection_options(
-        p, DetectConfig(), "detection (the defaults of requests that do not set them)", threads_default=None,
+        p, SERVE_CONFIG, "detection (the defaults of requests that do not set them; --max-pixels: the server's limit)", threads_default=None,
         threads_help="request threads per process sharing its detector, one image each (default: CPUs / workers)",
     )
     lim = p.add_argument_group("limits")
     lim.add_argument("--queue", type=int, default=64, metavar="N", help="requests that may wait for a thread; more get 503 (default 64)")
     lim.add_argument("--max-body-mb", type=float, default=20, metavar="MB", help="largest request body, MiB (default 20)")
-    lim.add_argument("--max-megapixels", type=float, default=40, metavar="MP", help="largest image, millions of pixels (default 40)")
     lim.add_argument("--max-files", type=int, default=16, metavar="N", help="images in one batch request (default 16)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .options import below_minimum, detection_config, usage_error
+    import uvicorn  # a missing serve extra: cli.main says how to install it
 
-    usage = usage_error("serve")
-    try:
-        import uvicorn
-
-        from ..serve.app import SETTINGS_ENV, Settings, create_app
-    except ModuleNotFoundError as e:
-        return usage(f"{e.name} is missing: install the serve extra (pip install 'openmtcnn[serve]')")
     from ..detect.parallel import default_jobs
-    from ..weights import WeightsError
+    from ..serve.app import create_app
+    from ..serve.settings import SETTINGS_ENV, Settings
+    from .options import UsageError, check_minimums, detection_config
 
-    bad = below_minimum(args, {"workers": 1, "threads": 1, "queue": 0, "max_files": 1})
-    if bad:
-        return usage(bad)
-    if args.max_body_mb <= 0 or args.max_megapixels <= 0:
-        return usage("--max-body-mb and --max-megapixels must be > 0")
-    try:
-        config = detection_config(args)
-    except (WeightsError, ValueError) as e:
-        return usage(str(e))
+    check_minimums(args, {"workers": 1, "queue": 0, "max_files": 1})
+    if args.max_body_mb <= 0:
+        raise UsageError(f"--max-body-mb must be > 0, got {args.max_body_mb:g}")
     settings = Settings(
-        weights=args.weights, config=config,
+        weights=args.weights, config=detection_config(args),
         threads=args.threads or max(1, default_jobs() // args.workers), queue=args.queue,
-        max_body=int(args.max_body_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6), max_files=args.max_files,
+        max_body=int(args.max_body_mb * 2**20), max_files=args.max_files,
     )
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")

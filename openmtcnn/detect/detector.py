@@ -92,10 +92,10 @@ class Detector:
             for i in range(0, len(image), self.batch_size):
                 part = image[i : i + self.batch_size]
                 sources = [str(im) if isinstance(im, (str, os.PathLike)) else None for im in part]
-                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr) for im in part], sources, timer=timer)
+                out += self.detect_rgb_batch([to_rgb(im, bgr=bgr, max_pixels=self.config.max_pixels) for im in part], sources, timer=timer)
             return out
         source = str(image) if isinstance(image, (str, os.PathLike)) else None
-        return self.detect_rgb(to_rgb(image, bgr=bgr), source=source, timer=timer)
+        return self.detect_rgb(to_rgb(image, bgr=bgr, max_pixels=self.config.max_pixels), source=source, timer=timer)
 
     def detect_rgb(
         self, rgb: np.ndarray, source: str | None = None, *, timer: StageTimer | None = None, config: DetectConfig | None = None

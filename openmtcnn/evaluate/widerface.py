@@ -276,6 +276,12 @@ def _detect_write(detector: Any, item: tuple[str, Path, str]) -> tuple[str, str,
     return ev, path.stem, r.seconds, r.cpu_seconds, f"{w}x{h}"
 
 
+def _write_failed(item: tuple[str, Path, str], message: str) -> tuple[str, str, float, float, str]:
+    """An image whose worker died on it (killed, out of memory): reported like an unreadable one."""
+    ev, path, _ = item
+    return ev, path.stem, 0.0, 0.0, f"error: {path}: {message}"
+
+
 def detect_images(
     factory: Callable[[], Any],
     images: Sequence[tuple[str, Path]],
@@ -316,7 +322,7 @@ def detect_images(
     t_start = time.perf_counter()
     bar = tqdm(total=len(images), initial=stats.skipped, disable=not progress, unit="img", desc="detect", dynamic_ncols=True)
     tf = open(times_file, "a", encoding="utf-8") if times_file else None
-    results = worker_map(factory, _detect_write, [(ev, p, str(pred_dir)) for ev, p in todo], jobs if len(todo) > 1 else 1, ordered=False)
+    results = worker_map(factory, _detect_write, [(ev, p, str(pred_dir)) for ev, p in todo], jobs if len(todo) > 1 else 1, ordered=False, on_error=_write_failed)
     try:
         for ev, name, wall, cpu, info in results:
             if time_limit is not None and time.perf_counter() - t_start > time_limit:

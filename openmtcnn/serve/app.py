@@ -9,10 +9,8 @@ type, 422 bad parameters, 503 (with ``Retry-After``) when the queue is full.
 from __future__ import annotations
 
 import base64
-import json
 import os
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,35 +26,13 @@ from starlette.exceptions import HTTPException
 
 from ..align import align
 from ..config import DetectConfig
-from ..detect.parallel import default_jobs
 from ..imaging import ImageError, ImageTooLarge, decode_image
 from .limits import BodyLimit, BodyTooLarge
 from .metrics import Metrics, Observe
 from .queue import ServerFull, WorkQueue
+from .settings import SETTINGS_ENV, Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
-SETTINGS_ENV = "OPENMTCNN_SERVE_SETTINGS"  # how `openmtcnn serve --workers N` hands the settings to each process
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One server process: weights and default detection settings, worker threads, limits."""
-
-    weights: str | None = None
-    config: DetectConfig = field(default_factory=DetectConfig)
-    threads: int = field(default_factory=default_jobs)  # request threads sharing the detector
-    queue: int = 64  # requests that may wait for a thread; more get 503
-    max_body: int = 20 * 2**20  # bytes of one request body
-    max_pixels: int = 40_000_000  # width x height of one image
-    max_files: int = 16  # images in one batch request
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "config": self.config.to_dict()})
-
-    @classmethod
-    def from_json(cls, text: str) -> "Settings":
-        d = json.loads(text)
-        return cls(**{**d, "config": DetectConfig(**d["config"])})
 
 
 class DetectParams(BaseModel):
@@ -137,7 +113,7 @@ class Service:
 
     def detect_one(self, name: str, source: str | None, data: bytes, config: DetectConfig, params: DetectParams) -> dict[str, Any]:
         """Decode and detect one image (on a worker thread); :class:`ImageError` for a bad one."""
-        rgb = decode_image(data, name, self.settings.max_pixels)
+        rgb = decode_image(data, name, self.settings.config.max_pixels)
         result = self.detector.detect_rgb(rgb, source=source, config=config)
         out = result.to_dict()
         if params.crops and len(result):

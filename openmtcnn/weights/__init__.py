@@ -39,6 +39,14 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
             "`openmtcnn convert-weights --out weights/original` (needs `pip install facenet-pytorch==2.6.0 --no-deps` "
             "and torch), then `Detector(weights='weights/original')`."
         )
+    if not any(c.exists() for c in candidates):
+        hint = (
+            "the original MTCNN weights are made once by `openmtcnn convert-weights --out weights/original` "
+            "(see its --help), then given as --weights weights/original"
+            if "original" in Path(weights).name
+            else "a weight folder holds pnet.onnx, rnet.onnx and onet.onnx"
+        )
+        raise WeightsError(f"{weights}: no such weight folder, nor a bundled set ({', '.join(bundled_sets()) or 'none'}); {hint}")
     missing = [f"{s}.onnx" for s in STAGE_NAMES if not (candidates[0] / f"{s}.onnx").is_file()]
     raise WeightsError(f"{weights}: not a weight folder (missing {', '.join(missing)})")
 
