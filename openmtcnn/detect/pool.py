@@ -24,7 +24,9 @@ Why a pool of its own rather than ``multiprocessing.Pool`` or ``concurrent.futur
   and ``fork`` 1.8 / 2.7 s (``benchmarks/pool_startup.py``, two rounds, 2 cores shared with
   other jobs at load average 10); importing openmtcnn alone takes 0.3 s.
 - **Failures while starting raise at once.** A worker that cannot build its state (weights that
-  do not load) or dies before it is ready raises :class:`WorkerError` in the parent.
+  do not load) or exits by itself before it is ready raises :class:`WorkerError` in the parent;
+  one killed by a signal while starting (the out-of-memory killer) is replaced, up to
+  :data:`MAX_START_DEATHS` times in a run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ import sys
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
+
+
+#: workers killed by a signal while starting that a run replaces before it gives up
+MAX_START_DEATHS = 3
 
 
 class WorkerError(RuntimeError):
@@ -184,6 +190,7 @@ def _run_pool(factory, fn, items: Iterator[Any], jobs: int, ordered: bool, on_er
     workers: list[_Worker] = []
     done: dict[int, Any] = {}  # finished results waiting for their turn (ordered)
     emit = 0
+    start_deaths = 0
 
     def assign(w: _Worker) -> None:
         w.job = next_job()
@@ -216,7 +223,15 @@ def _run_pool(factory, fn, items: Iterator[Any], jobs: int, ordered: bool, on_er
                     w.proc.wait()
                     reason = death_message(w.proc.returncode)
                     if not w.ready:
-                        raise WorkerError(f"{reason} while starting (see its messages above)") from None
+                        # killed by a signal from outside (OOM killer, kill) while starting: start another, a few
+                        # times; a worker that exits by itself while starting would only do it again
+                        start_deaths += 1
+                        if w.proc.returncode >= 0 or start_deaths > MAX_START_DEATHS:
+                            raise WorkerError(f"{reason} while starting (see its messages above)") from None
+                        workers.remove(w)
+                        w.stop()
+                        workers.append(_Worker(payload))
+                        continue
                     index, item = w.job
                     done[index] = answer(index, item, reason)
                     workers.remove(w)
