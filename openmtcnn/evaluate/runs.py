@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,16 @@ def build_detector(weights: str | None, threads: int | None, **settings: Any):
         "threads": threads,
     }
     return det, info
+
+
+def default_out(benchmark: str, label: str) -> Path:
+    """A run's folder when none is given: ``runs/BENCHMARK/LABEL`` (the label made safe as a folder name)."""
+    return Path("runs") / benchmark / (re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run")
+
+
+def log_stderr(message: str) -> None:
+    """Where a run's progress messages go by default (its results go to the caller)."""
+    print(message, file=sys.stderr)
 
 
 def machine_info() -> dict[str, Any]:
