@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .formats import FormatError, read_blocks, write_blocks
-from .runs import default_out, log_stderr
+from .runs import default_out, detector_factory, log_stderr, run_label
 
 FOLDS = tuple(f"{k:02d}" for k in range(1, 11))
 
@@ -235,7 +235,7 @@ def run(
     per fold as ``OUT/fold-XX-out.txt``. Writes the official ROC files ``OUT/fddb_{Disc,Cont}ROC.txt``,
     ``OUT/fddb.json`` (the returned summary) and ``OUT/fddb_roc.png``; ``OUT`` defaults to ``runs/fddb/LABEL``.
     Unreadable images are logged, listed in ``failed`` and left out of the ROC."""
-    from ..detect.parallel import DetectorSpec, default_jobs, detect_files
+    from ..detect.parallel import default_jobs, detect_files
     from ..imaging import ImageError, image_size
     from .formats import detections_xywhs
     from .plots import plot_roc
@@ -265,12 +265,11 @@ def run(
             raise ValueError("detection needs a detector (evaluate.runs.build_detector), or give pred files")
         info = info or {}
         summary.update(info)
-        label = label or info.get("weights_name") or "openmtcnn"
+        label = run_label(label, info)
         out = Path(out) if out else default_out("fddb", label)
         names = {k: read_fold(folds / f"FDDB-fold-{k}.txt") for k in fold_ids}
         jobs = default_jobs() if jobs is None else jobs
-        # one process: the detector already loaded; more: each worker builds its own from the same settings
-        factory = (lambda: detector) if jobs <= 1 else DetectorSpec(weights, detector.config, threads)
+        factory = detector_factory(detector, weights, threads, jobs)
         results = detect_files([images / f"{n}.jpg" for k in fold_ids for n in names[k]], jobs=jobs, detector=factory)
         try:
             for k in fold_ids:

@@ -37,8 +37,8 @@ from ..ops import boxes as B
 from ..ops import landmarks as L
 from ..ops.landmarks import normalised_errors
 from ..ops.crops import crop_boxes, to_net_input
-from ..datasets.landmarks import LandmarkFace, read_landmark_list  # noqa: F401  (evaluation reads them here)
-from .runs import default_out, log_stderr
+from ..datasets.landmarks import LandmarkFace, read_landmark_list
+from .runs import default_out, log_stderr, run_label
 
 FAILURE_THRESHOLD = 0.10
 MATCH_IOU = 0.3
@@ -230,7 +230,7 @@ def run(
     t0 = time.perf_counter()
     faces = read_landmark_list(list_path)
     info = info or {}
-    label = label or info.get("weights_name") or "openmtcnn"
+    label = run_label(label, info)
     if reframe_pad is not None:
         label += f", reframed {reframe_pad} px"
     out = Path(out) if out else default_out("landmarks", label)

@@ -25,7 +25,7 @@ from ..ops import boxes as B
 from ..stages import STAGES
 from .formats import xywh_to_xyxy
 from ..datasets.wider import SETTINGS, WiderGroundTruth
-from .runs import default_out, log_stderr
+from .runs import default_out, log_stderr, run_label
 
 
 def cascade_stage_boxes(rgb: np.ndarray, backend: Backend, cfg: DetectConfig) -> dict[str, np.ndarray]:
@@ -131,7 +131,7 @@ def run(
     t0 = time.perf_counter()
     truth = WiderGroundTruth.load(gt)
     info = info or {}
-    label = label or info.get("weights_name") or "openmtcnn"
+    label = run_label(label, info)
     res = stage_recall(truth, images, detector.backend, detector.config, every=every, iou=iou, progress=progress)
     for msg in res["unreadable"]:
         log(f"skipped: {msg}")

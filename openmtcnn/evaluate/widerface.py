@@ -18,7 +18,7 @@ import numpy as np
 from ..detect.parallel import detect_file, worker_map
 from ..imaging import is_image_path
 from .formats import detections_xywhs
-from .runs import default_out, log_stderr
+from .runs import default_out, detector_factory, log_stderr, run_label
 from .widerface_ap import (  # noqa: F401  (the evaluation's names, importable from here)
     GT_FILES,
     IOU_THRESHOLD,
@@ -248,7 +248,7 @@ def run(
     summary has no ``ap``. ``events``: names, or one number N = the first N (:func:`select_events`).
     ``OUT`` defaults to ``runs/widerface/LABEL``.
     """
-    from ..detect.parallel import DetectorSpec, default_jobs
+    from ..detect.parallel import default_jobs
     from .plots import plot_widerface_pr
     from .runs import machine_info, now_iso, read_summary, write_json
 
@@ -262,7 +262,7 @@ def run(
         if detector is None:
             raise ValueError("detection needs a detector (evaluate.runs.build_detector)")
         info = info or {}
-        label = label or info.get("weights_name") or "openmtcnn"
+        label = run_label(label, info)
         out = Path(out) if out else default_out("widerface", label)
         pred_dir = out / "pred"
         listed = list_event_images(images)
@@ -270,8 +270,7 @@ def run(
         listed = [(ev, p) for ev, p in listed if ev in set(chosen)]
         log(f"{len(listed)} images in {len(chosen)} events -> {pred_dir}")
         jobs = default_jobs() if jobs is None else jobs
-        # one process: the detector already loaded; more: each worker builds its own from the same settings
-        factory = (lambda: detector) if jobs <= 1 else DetectorSpec(weights, detector.config, threads)
+        factory = detector_factory(detector, weights, threads, jobs)
         stats = detect_images(
             factory, listed, pred_dir, jobs=jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",
             progress=progress, time_limit=time_limit,

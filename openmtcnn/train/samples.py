@@ -161,7 +161,7 @@ class Sampler:
     prev: dict[str, str]  # ONNX files of the stages trained so far (none for P-Net)
     backend: Any = None
 
-    def start(self) -> "Sampler":
+    def start(self) -> Sampler:
         """Load the previous stages' nets (a partial weight set) through the detector's own backend."""
         cv2.setNumThreads(1)
         self.backend = OnnxBackend(nets=self.prev) if self.prev else None
