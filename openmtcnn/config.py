@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from .ops.crops import CROP_METHODS
+
+
+#: the settings a weight set's manifest may fix (its nets were trained for them), with their values when neither
+#: the caller nor the weight set gives one: the original cascade's
+WEIGHT_BOUND: dict[str, Any] = {"pnet_scale": 1.0, "crop_method": "area"}
+
 
 @dataclass(frozen=True)
 class DetectConfig:
@@ -30,6 +37,15 @@ class DetectConfig:
     ``None``: no limit of openmtcnn's own (PIL's guard, twice ``PIL.Image.MAX_IMAGE_PIXELS``,
     stays). The default, 100 megapixels, takes any camera photo up to 100 MP (about
     300 MB decoded) and refuses decompression bombs.
+
+    Weight-bound settings (:data:`WEIGHT_BOUND`): ``None`` means "what the weight set was trained for",
+    read from its ``manifest.json`` (``cascade``) by :meth:`for_weights`, else the value in
+    :data:`WEIGHT_BOUND`; a value given here wins over the weight set's.
+    ``pnet_scale``: the scale of the pyramid's first level relative to ``12 / min_face_size`` (every
+    level's scale times it; P-Net's resolution multiplier: 0.75 runs P-Net on 0.75x the pixels per
+    level, and faces under ``min_face_size / pnet_scale`` become hard to find). ``crop_method``: how
+    R-Net and O-Net inputs are cropped (:func:`openmtcnn.ops.crops.crop_boxes`: ``"area"``, one area
+    resize per box as the original code, or ``"bilinear"``, one warp for all boxes).
     """
 
     min_face_size: float = 20.0
@@ -43,6 +59,8 @@ class DetectConfig:
     max_candidates: int = 0
     landmark_passes: int = 2
     max_pixels: int | None = 100_000_000
+    pnet_scale: float | None = None
+    crop_method: str | None = None
 
     def __post_init__(self) -> None:
         if self.min_face_size < 1:
@@ -57,6 +75,10 @@ class DetectConfig:
             raise ValueError(f"landmark_passes must be >= 0, got {self.landmark_passes}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ValueError(f"max_pixels must be >= 1 (or None: no limit), got {self.max_pixels}")
+        if self.pnet_scale is not None and not 0 < self.pnet_scale <= 4:
+            raise ValueError(f"pnet_scale must be in (0, 4], got {self.pnet_scale}")
+        if self.crop_method not in (None, *CROP_METHODS):
+            raise ValueError(f"crop_method must be one of {CROP_METHODS}, got {self.crop_method!r}")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     def with_overrides(self, **changes: Any) -> "DetectConfig":
@@ -75,6 +97,19 @@ class DetectConfig:
         if empty:
             raise ValueError(f"detection setting(s) {', '.join(empty)} given as None: give a value, or leave them out to keep {self}")
         return replace(self, **changes)
+
+    def for_weights(self, options: dict[str, Any] | None = None) -> "DetectConfig":
+        """A copy with every weight-bound setting left ``None`` taken from ``options`` (a weight set's
+        ``manifest.json`` ``cascade``), else from :data:`WEIGHT_BOUND`. Keys of ``options`` that are not
+        weight-bound raise ``ValueError`` naming them."""
+        if all(getattr(self, k) is not None for k in WEIGHT_BOUND):
+            return self
+        options = dict(options or {})
+        unknown = set(options) - set(WEIGHT_BOUND)
+        if unknown:
+            raise ValueError(f"cascade options {sorted(unknown)} cannot come from a weight set; known: {sorted(WEIGHT_BOUND)}")
+        filled = {k: options.get(k, d) for k, d in WEIGHT_BOUND.items() if getattr(self, k) is None}
+        return replace(self, **filled)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

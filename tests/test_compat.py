@@ -212,7 +212,7 @@ def test_convert_weights_cli_reports_a_bad_src(tmp_path, capsys):
 # ---- `openmtcnn export`: state dicts / training checkpoints -> ONNX set
 
 
-def _small_nets(variant: str = "mtcnn-dw-0.5") -> dict:
+def _small_nets(variant: str = "mtcnn-dw-a0.5") -> dict:
     torch.manual_seed(4)
     return {s: create_net(variant, s).eval() for s in STAGES}
 
@@ -235,9 +235,9 @@ def test_export_from_state_dict_dir(tmp_path):
     src.mkdir()
     for s, net in nets.items():
         torch.save(net.state_dict(), src / f"{s}.pt")
-    assert main(["export", "--state-dict-dir", str(src), "--variant", "mtcnn-dw-0.5", "--out", str(tmp_path / "w")]) == 0
+    assert main(["export", "--state-dict-dir", str(src), "--variant", "mtcnn-dw-a0.5", "--out", str(tmp_path / "w")]) == 0
     manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
-    assert manifest["variant"] == "mtcnn-dw-0.5" and manifest["nets"]["rnet"]["alpha"] == 0.5
+    assert manifest["variant"] == "mtcnn-dw-a0.5" and manifest["nets"]["rnet"]["alpha"] == 0.5
     _check_onnx_equals(nets, tmp_path / "w")
 
 
@@ -245,20 +245,20 @@ def test_export_from_checkpoints_takes_their_variant(tmp_path):
     nets = _small_nets()
     args = []
     for s, net in nets.items():
-        torch.save({"model": net.state_dict(), "variant": "mtcnn-dw-0.5", "stage": s}, tmp_path / f"{s}_best.pt")
+        torch.save({"model": net.state_dict(), "variant": "mtcnn-dw-a0.5", "stage": s}, tmp_path / f"{s}_best.pt")
         args += [f"--{s}", str(tmp_path / f"{s}_best.pt")]
     assert main(["export", *args, "--out", str(tmp_path / "w")]) == 0
-    assert json.loads((tmp_path / "w" / "manifest.json").read_text())["variant"] == "mtcnn-dw-0.5"
+    assert json.loads((tmp_path / "w" / "manifest.json").read_text())["variant"] == "mtcnn-dw-a0.5"
     _check_onnx_equals(nets, tmp_path / "w")
 
 
 def test_export_errors_name_the_problem(tmp_path, capsys):
     nets = _small_nets()
     for s, net in nets.items():
-        torch.save({"model": net.state_dict(), "variant": "mtcnn-dw-0.5"}, tmp_path / f"{s}.pt")
+        torch.save({"model": net.state_dict(), "variant": "mtcnn-dw-a0.5"}, tmp_path / f"{s}.pt")
     out = str(tmp_path / "w")
     assert main(["export", "--state-dict-dir", str(tmp_path), "--variant", "mtcnn", "--out", out]) == 2
-    assert "record ['mtcnn-dw-0.5']" in capsys.readouterr().err
+    assert "record ['mtcnn-dw-a0.5']" in capsys.readouterr().err
     plain = tmp_path / "plain"
     plain.mkdir()
     for s, net in nets.items():

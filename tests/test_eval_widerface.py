@@ -286,7 +286,7 @@ def test_cli_detection_pass_then_scoring(tmp_path, monkeypatch, capsys):
     args = ["evaluate", "widerface", "--images", str(tmp_path / "images"), "--gt", str(tmp_path / "gt"), "--out", str(tmp_path / "run"), "--no-progress", "--jobs", "1"]  # the fake reaches this process only
     assert main(args) == 0
     assert seen == {"min_face_size": 10, "scale_factor": 0.79, "thresholds": (0.5, 0.5, 0.3), "pyramid": "chained", "landmark_passes": 0,
-                    "max_pixels": 100_000_000}  # the authors' WIDER settings, no landmark passes (WIDER scores boxes only)
+                    "max_pixels": 100_000_000, "pnet_scale": None, "crop_method": None}  # the authors' WIDER settings, no landmark passes (WIDER scores boxes only); the weight-bound ones: the weight set's
     s = json.loads((tmp_path / "run" / "widerface.json").read_text())
     assert s["ap"]["hard"] == pytest.approx(2 / 3) and s["images"] == 2 and s["detection"]["done_this_run"] == 2
     assert s["label"] == "fake" and s["detection"]["timed_images"] == 2

@@ -35,7 +35,7 @@ def test_variants_scale_cost():
     assert "mtcnn" in list_variants()
     full = count_params(create_net("mtcnn", "onet"))
     dw = count_params(create_net("mtcnn-dw", "onet"))
-    half = count_params(create_net("mtcnn-0.5", "onet"))
+    half = count_params(create_net("mtcnn-a0.5", "onet"))
     assert dw < full and half < 0.3 * full
     dw_convs = [m for m in create_net("mtcnn-dw", "rnet").modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
     assert dw_convs, "depthwise-separable variant has no grouped convs"
@@ -83,4 +83,4 @@ def test_onnx_file_of_another_net_is_refused(tmp_path):
     with pytest.raises(WeightsError, match="rnet.onnx"):
         load_onnx_net(path, "mtcnn", "onet")
     with pytest.raises(WeightsError, match="rnet.onnx"):
-        load_onnx_net(path, "mtcnn-0.5", "rnet")
+        load_onnx_net(path, "mtcnn-a0.5", "rnet")

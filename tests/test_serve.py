@@ -191,6 +191,7 @@ def test_chunked_body_over_limit_is_413(client):
 def test_healthz_metrics_docs(client, sample):
     h = client.get("/healthz").json()
     assert h["status"] == "ok" and h["threads"] == 2 and h["queue_limit"] == 8 and h["config"]["min_face_size"] == 20
+    assert (h["config"]["crop_method"], h["config"]["pnet_scale"]) == ("area", 1.0)  # the weight set's cascade settings filled in
     client.post("/v1/detect", content=sample, headers={"content-type": "image/jpeg"})
     client.post("/v1/detect?min_face_size=1", content=sample, headers={"content-type": "image/jpeg"})
     text = client.get("/metrics").text

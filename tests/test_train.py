@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,20 @@ def test_label_by_iou_thresholds():
     kind, targets = S.label_by_iou(boxes, gt, usable, cfg)
     assert kind.tolist() == [1, 2, 0, 0, -1]  # unusable face: neither positive nor negative
     np.testing.assert_allclose(B.calibrate(boxes[1:2], targets[1:2]), gt[:1])
+
+
+def test_fingerprints_of_existing_sample_folders_stay_the_same():
+    """A sample folder made by an earlier version must still be accepted: the shipped configs' fingerprints are
+    pinned (a new SampleConfig field goes into LATER_OPTIONS with default None). A variant's own sample size or
+    crop method counts; a variant whose samples are the standard ones (mtcnn-dw) shares them."""
+    pinned = {"pnet": "78043e48414b28c1", "rnet": "b71c54df428907af", "onet": "ca7b0b6a36344118"}
+    for stage, fp in pinned.items():
+        cfg = load_config(REPO / "configs" / f"{stage}.yaml")
+        assert S.fingerprint(cfg, {}) == fp, stage
+    onet = load_config(REPO / "configs/onet.yaml")
+    assert S.fingerprint(dataclasses.replace(onet, variant="mtcnn-dw"), {}) == pinned["onet"]
+    others = {S.fingerprint(dataclasses.replace(onet, variant=v), {}) for v in ("mtcnn-dw-r0.75", "mtcnn-dw-bl")}
+    assert len(others) == 2 and pinned["onet"] not in others
 
 
 def test_label_square_makes_tall_faces_positives():

@@ -1,4 +1,5 @@
-"""Multiply-accumulate counts of the nets, read off their ONNX graphs (for the compute floor).
+"""Multiply-accumulate counts of the nets, read off their ONNX graphs (for the compute floor and the cost of
+each net variant: ``python -m openmtcnn.benchmark.macs mtcnn mtcnn-dw-a0.5``).
 
 Only the nodes needed for the outputs the cascade asks for are counted (P-Net and
 R-Net: face probability and box; O-Net: also landmarks). Convolutions count
@@ -104,3 +105,80 @@ class CascadeMacs:
         }
         out["total"] = sum(out.values())
         return out
+
+
+# ---------------------------------------------------------------------------------- variants
+
+
+def variant_costs(variant: str, work_dir: str | Path, height: int = 480, width: int = 640, min_face: float = 20.0,
+                  factor: float = 0.709, pnet_scale: float = 1.0) -> dict:
+    """Parameters and multiply-adds of a net variant (:func:`openmtcnn.nets.parse_variant`), read off its ONNX graphs.
+
+    The nets are exported untrained into ``work_dir`` (costs do not depend on the weights). Per net: parameters
+    (landmark heads included), multiply-adds per call on one input (P-Net: one 12 x 12 window) and, for P-Net,
+    over the whole pyramid of a ``height x width`` image (``min_face``, ``factor``, ``pnet_scale``).
+    R-Net and O-Net work depends on how many candidates trained nets pass on, so it is per crop.
+    """
+    import torch
+
+    from openmtcnn.detect.pyramid import level_size, pyramid_scales
+    from openmtcnn.nets import STAGES, count_params, create_net
+    from openmtcnn.nets.export import export_net
+
+    torch.manual_seed(0)
+    out: dict = {"variant": variant, "nets": {}}
+    for stage in STAGES:
+        net = create_net(variant, stage).eval()
+        path = export_net(net, Path(work_dir) / f"{variant}-{stage}.onnx")
+        counter = NetMacs(path, stage)
+        size = net.spec.size
+        row = {"params": count_params(net), "input": size, "macs_per_call": counter.count(size, size)}
+        if stage == "pnet":
+            levels = [level_size(height, width, s) for s in pyramid_scales(height, width, min_face, factor, pnet_scale)]
+            row["macs_pyramid"] = sum(counter.count(h, w) for h, w in levels)
+            row["pyramid_levels"] = len(levels)
+        out["nets"][stage] = row
+    out["pyramid"] = {"image": [height, width], "min_face": min_face, "factor": factor, "pnet_scale": pnet_scale}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m openmtcnn.benchmark.macs mtcnn mtcnn-dw mtcnn-dw-a0.5 ...``: a cost table per variant (Markdown or JSON)."""
+    import argparse
+    import json
+    import tempfile
+
+    p = argparse.ArgumentParser(description="parameters and multiply-adds per net of net variants (untrained nets)")
+    p.add_argument("variants", nargs="*", help="variant names, mtcnn[-dw][-a<alpha>][-r<rho>][-bl] (default: the common ones)")
+    p.add_argument("--pnet-scale", type=float, default=1.0, help="P-Net's pyramid first-level scale (default 1)")
+    p.add_argument("--json", action="store_true", help="JSON instead of a Markdown table")
+    args = p.parse_args(argv)
+    from openmtcnn.nets import list_variants
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [variant_costs(v, tmp, pnet_scale=args.pnet_scale) for v in (args.variants or list_variants())]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print("\n".join(cost_table(rows)))
+    return 0
+
+
+def cost_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: params (k) and multiply-adds per net, P-Net over the VGA pyramid."""
+    lines = [
+        "| variant | P-Net params | R-Net params | O-Net params | R-Net / O-Net input | P-Net MACs, VGA pyramid | R-Net MACs per crop | O-Net MACs per crop |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        n = r["nets"]
+        lines.append(
+            f"| {r['variant']} | {n['pnet']['params'] / 1e3:.1f} k | {n['rnet']['params'] / 1e3:.1f} k | {n['onet']['params'] / 1e3:.1f} k "
+            f"| {n['rnet']['input']} / {n['onet']['input']} px | {n['pnet']['macs_pyramid'] / 1e6:.1f} M "
+            f"| {n['rnet']['macs_per_call'] / 1e6:.2f} M | {n['onet']['macs_per_call'] / 1e6:.2f} M |"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..config import DetectConfig
+from ..ops.crops import CROP_METHODS
 
 
 class UsageError(Exception):
@@ -24,7 +25,8 @@ def add_detection_options(
     threads_help: str = "CPU threads per process: P-Net levels and R-/O-Net chunks of one image in parallel (default 1)",
     threads_default: int | None = 1,
 ) -> argparse._ArgumentGroup:
-    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-passes --max-pixels --threads`` in a group
+    """``--weights --min-face-size --scale-factor --thresholds --pyramid --landmark-passes --pnet-scale --crop-method
+    --max-pixels --threads`` in a group
     called ``title``, defaulting to ``defaults``; read them back with :func:`detection_settings`."""
     g = p.add_argument_group(title)
     g.add_argument("--weights", metavar="NAME|DIR", help="weight set: a bundled name or a folder with pnet/rnet/onet.onnx (default: $OPENMTCNN_WEIGHTS, else openmtcnn's own)")
@@ -38,6 +40,11 @@ def add_detection_options(
     g.add_argument("--landmark-passes", "--landmark-refine", dest="landmark_passes", type=int, default=defaults.landmark_passes, metavar="N",
                    help="extra O-Net passes for the landmarks, on crops placed on the points; 0 = as the original MTCNN "
                    f"(default {defaults.landmark_passes}; --landmark-refine: its old name, deprecated)")
+    g.add_argument("--pnet-scale", type=float, default=defaults.pnet_scale, metavar="S",
+                   help="scale of the pyramid's first level relative to 12 / min face: P-Net's resolution multiplier "
+                   "(default: the weight set's, else 1)")
+    g.add_argument("--crop-method", choices=CROP_METHODS, default=defaults.crop_method,
+                   help="how R-Net / O-Net crops are resized (default: the weight set's, else area)")
     g.add_argument("--max-pixels", type=float, default=(defaults.max_pixels or 0) / 1e6, metavar="MP",
                    help="refuse images over MP megapixels, judged from the image header before decoding; 0 = no limit "
                    f"(default {(defaults.max_pixels or 0) / 1e6:g})")
@@ -46,13 +53,15 @@ def add_detection_options(
 
 
 #: the :class:`DetectConfig` fields :func:`add_detection_options` sets, each by the flag of its name
-#: (``min_face_size``: ``--min-face-size``; ``max_pixels`` in megapixels, 0 for ``None``)
-SETTING_FIELDS = ("min_face_size", "scale_factor", "thresholds", "pyramid", "landmark_passes", "max_pixels")
+#: (``min_face_size``: ``--min-face-size``; ``max_pixels`` in megapixels, 0 for ``None``; the weight-bound
+#: ``pnet_scale``, ``crop_method``: ``None`` when not given)
+SETTING_FIELDS = ("min_face_size", "scale_factor", "thresholds", "pyramid", "landmark_passes", "max_pixels", "pnet_scale", "crop_method")
 
 
 def detection_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`DetectConfig` fields given by :func:`add_detection_options` (a flag below its
-    minimum raises :class:`UsageError`; ranges of the settings themselves are the config's to check)."""
+    minimum raises :class:`UsageError`; ranges of the settings themselves are the config's to check);
+    the weight-bound ones (``--pnet-scale``, ``--crop-method``) are ``None`` when not given: the weight set's."""
     check_minimums(args, {"threads": 1, "max_pixels": 0})
     d = {f: getattr(args, f) for f in SETTING_FIELDS}
     d["thresholds"] = tuple(d["thresholds"])

@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
     p.add_argument("--runs", default="runs", help="work folder for samples and checkpoints (default: runs)")
     p.add_argument("--out", default=None,
-                   help="where the finished weight set goes (default: the bundled openmtcnn/weights/default)")
+                   help="where the finished weight set goes (default: the bundled openmtcnn/weights/default, "
+                   "or openmtcnn/weights/VARIANT for a variant other than mtcnn)")
     p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
     p.add_argument("--weights", default=None, help="'adopt': the weight set (folder) to take stages from")
     p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
@@ -46,10 +47,9 @@ def _config_path(arg: str | None, stage: str, many: bool) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..train.config import ConfigError, load_config
     from ..train.pipeline import adopt_stage, export_weights, run_stage
-    from ..weights import BUNDLED_DIR, DEFAULT_NAME
 
     evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
-    out = args.out or BUNDLED_DIR / DEFAULT_NAME
+    out = args.out
     if args.stage == "export":
         return 0 if export_weights(args.runs, out, evaluation) else 1
     if args.stage == "adopt":

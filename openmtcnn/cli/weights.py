@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
     for s in STAGES:
         e.add_argument(f"--{s}", metavar="FILE", help=f"{s} state dict or checkpoint (overrides --state-dict-dir)")
     e.add_argument(
-        "--variant", metavar="NAME", help="net variant (see openmtcnn.nets.list_variants(); default: the checkpoints' own, else mtcnn)"
+        "--variant", metavar="NAME", help="net variant, mtcnn[-dw][-a<alpha>][-r<rho>][-bl] (see openmtcnn.nets.list_variants(); default: the checkpoints' own, else mtcnn)"
     )
     e.add_argument("--out", required=True, metavar="DIR", help="weight folder to write")
     e.set_defaults(func=run_export)
@@ -93,7 +93,7 @@ def _load_state(path: Path) -> tuple[dict, str | None]:
 
 def export_state_dicts(files: dict[str, Path], out: str | Path, variant: str | None = None) -> Path:
     """Build the three nets of ``variant`` from state-dict files and export them with :func:`export_set`."""
-    from ..nets import create_net, list_variants
+    from ..nets import create_net, parse_variant
     from ..nets.export import export_set
 
     states, recorded = {}, set()
@@ -107,8 +107,10 @@ def export_state_dicts(files: dict[str, Path], out: str | Path, variant: str | N
         variant = recorded.pop() if recorded else "mtcnn"
     elif recorded - {variant}:
         raise ValueError(f"--variant {variant} but the checkpoints record {sorted(recorded)}")
-    if variant not in list_variants():
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(list_variants())}")
+    try:
+        parse_variant(variant)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
     nets = {}
     for s in STAGES:
         net = create_net(variant, s)

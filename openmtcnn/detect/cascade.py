@@ -105,6 +105,12 @@ def _time(timer: StageTimer | None, part: str) -> Iterator[None]:
             yield
 
 
+def weight_bound(cfg: DetectConfig, backend: Backend) -> DetectConfig:
+    """``cfg`` with its weight-bound settings left ``None`` taken from the backend's weight set
+    (``manifest.json``'s ``cascade``; see :meth:`DetectConfig.for_weights`)."""
+    return cfg.for_weights((getattr(backend, "manifest", None) or {}).get("cascade"))
+
+
 def pnet_level(backend: Backend, x: np.ndarray, strip: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """P-Net on one level ``(1, 3, h, w)`` -> face probability ``(1, h', w')`` and offsets ``(1, 4, h', w')``.
 
@@ -148,8 +154,9 @@ def stage_pnet(
     image: np.ndarray, backend: Backend, cfg: DetectConfig, timer: StageTimer | None = None, pool: Executor | None = None
 ) -> np.ndarray:
     """P-Net over the pyramid -> square candidate boxes ``(K, 5)`` (box, score)."""
+    cfg = weight_bound(cfg, backend)
     h, w = image.shape[:2]
-    scales = pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor)
+    scales = pyramid_scales(h, w, cfg.min_face_size, cfg.scale_factor, cfg.pnet_scale)
 
     def levels() -> Iterator[np.ndarray]:
         resized = pyramid_levels(image, scales, cfg.pyramid, as_float=True)
@@ -188,8 +195,10 @@ def _run_crops(
     landmarks: bool,
     timer: StageTimer | None,
     pool: Executor | None = None,
+    method: str = "area",
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Crop every image's boxes, run ``stage`` over all crops in chunks, split the outputs per image."""
+    """Crop every image's boxes (``method``: see :func:`crop_boxes`), run ``stage`` over all crops in chunks,
+    split the outputs per image. R-Net and O-Net inputs are the size the backend's net takes."""
     size = backend.input_sizes[stage]
     counts = [len(b) for b in boxes]
     if timer is not None:
@@ -211,7 +220,7 @@ def _run_crops(
             batch = np.empty((sum(e - s for _, s, e in call), 3, size, size), np.float32)
             k = 0
             for i, s, e in call:
-                batch[k : k + e - s] = to_net_input(crop_boxes(images[i], boxes[i][s:e], size))
+                batch[k : k + e - s] = to_net_input(crop_boxes(images[i], boxes[i][s:e], size, method))
                 k += e - s
         with _time(timer, stage):
             return backend.run(stage, batch, landmarks=landmarks)
@@ -256,7 +265,8 @@ def stage_rnet(
     """R-Net on the P-Net candidates -> square boxes ``(K, 5)``."""
     if len(cand) == 0:
         return cand
-    (prob, reg, _), = _run_crops([image], [cand[:, :4]], "rnet", backend, False, timer, pool)
+    cfg = weight_bound(cfg, backend)
+    (prob, reg, _), = _run_crops([image], [cand[:, :4]], "rnet", backend, False, timer, pool, cfg.crop_method)
     with _time(timer, "nms"):
         return _rnet_post(cand, prob, reg, cfg)
 
@@ -268,10 +278,11 @@ def stage_onet(
     """O-Net on the R-Net boxes -> final ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)``."""
     if len(cand) == 0:
         return _empty_final()
-    (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer, pool)
+    cfg = weight_bound(cfg, backend)
+    (prob, reg, lmk), = _run_crops([image], [cand[:, :4]], "onet", backend, True, timer, pool, cfg.crop_method)
     with _time(timer, "nms"):
         boxes, scores, points = _onet_post(cand, prob, reg, lmk, cfg)
-    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_passes, timer, pool=pool)[0]
+    return boxes, scores, refine_landmarks([image], [points], backend, cfg.landmark_passes, timer, pool=pool, method=cfg.crop_method)[0]
 
 
 def refine_landmarks(
@@ -282,6 +293,7 @@ def refine_landmarks(
     timer: StageTimer | None = None,
     scale: float = LANDMARK_CROP_SCALE,
     pool: Executor | None = None,
+    method: str = "area",
 ) -> list[np.ndarray]:
     """O-Net's points again, ``passes`` times, from crops placed on each face's latest points; their mean.
 
@@ -298,7 +310,7 @@ def refine_landmarks(
     for _ in range(passes):
         with _time(timer, "crops"):
             boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
-        outs = _run_crops(images, boxes, "onet", backend, True, timer, pool)
+        outs = _run_crops(images, boxes, "onet", backend, True, timer, pool, method)
         with _time(timer, "nms"):
             cur = [L.decode(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]
             total = [t + c for t, c in zip(total, cur)]
@@ -314,14 +326,15 @@ def detect_batch(
     Returns, per image, ``boxes (K, 4), scores (K,), landmarks (K, 5, 2)`` as
     :func:`stage_onet` does; the same as running the stages image by image.
     """
+    cfg = weight_bound(cfg, backend)
     cands = [stage_pnet(im, backend, cfg, timer, pool) for im in images]
-    outs = _run_crops(images, [c[:, :4] for c in cands], "rnet", backend, False, timer, pool)
+    outs = _run_crops(images, [c[:, :4] for c in cands], "rnet", backend, False, timer, pool, cfg.crop_method)
     with _time(timer, "nms"):
         cands = [_rnet_post(c, p, r, cfg) if len(c) else c for c, (p, r, _) in zip(cands, outs)]
-    outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer, pool)
+    outs = _run_crops(images, [c[:, :4] for c in cands], "onet", backend, True, timer, pool, cfg.crop_method)
     with _time(timer, "nms"):
         found = [_onet_post(c, p, r, l, cfg) if len(c) else _empty_final() for c, (p, r, l) in zip(cands, outs)]
-    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_passes, timer, pool=pool)
+    points = refine_landmarks(images, [f[2] for f in found], backend, cfg.landmark_passes, timer, pool=pool, method=cfg.crop_method)
     return [(b, s, p) for (b, s, _), p in zip(found, points)]
 
 

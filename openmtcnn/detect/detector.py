@@ -11,7 +11,7 @@ import numpy as np
 from ..config import DetectConfig
 from ..imaging import ImageInput, to_rgb
 from .backends import Backend, make_backend
-from .cascade import StageTimer, detect_batch
+from .cascade import StageTimer, detect_batch, weight_bound
 from .result import DetectResult
 
 
@@ -24,7 +24,9 @@ class Detector:
 
     ``weights``: ``None`` (bundled default), a bundled set's name, or a folder
     with ``pnet.onnx``, ``rnet.onnx``, ``onet.onnx``. ``config`` holds the
-    detection settings; keyword overrides (``min_face_size=40``...) change them.
+    detection settings; keyword overrides (``min_face_size=40``...) change them. The settings a weight
+    set was trained for (``manifest.json``'s ``cascade``: ``crop_method``, ``pnet_scale``) apply unless
+    ``config`` or a keyword gives them (see :meth:`DetectConfig.for_weights`).
     ``threads``: CPU threads one call may use (``None``: one). With ``threads > 1``, whatever
     the backend, the cascade's independent pieces of work (P-Net on each pyramid level, each
     chunk of R-Net / O-Net crops) run on a pool of that many threads, each network call on one
@@ -57,12 +59,13 @@ class Detector:
         batch_size: int = 8,
         **overrides: Any,
     ):
-        self.config = (config or DetectConfig()).with_overrides(**overrides)
+        config = (config or DetectConfig()).with_overrides(**overrides)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         workers = threads if threads and threads > 1 else 1
         self.backend: Backend = make_backend(backend, weights, threads=1 if workers > 1 else threads, device=device)
+        self.config = weight_bound(config, self.backend)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="openmtcnn") if workers > 1 else None
 
     def close(self) -> None:

@@ -18,9 +18,15 @@ PNET_SIZE = INPUT_SIZE["pnet"]
 PYRAMID_MODES = ("chained", "direct")
 
 
-def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float) -> list[float]:
-    """Scales ``m * f**k`` with ``m = 12 / min_face`` while the scaled short side stays >= 12 px."""
+def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float, first: float | None = 1.0) -> list[float]:
+    """Scales ``m * f**k`` with ``m = first * 12 / min_face`` while the scaled short side stays >= 12 px.
+
+    ``first`` (P-Net's resolution multiplier, ``DetectConfig.pnet_scale``; ``None`` = 1): every scale times it,
+    so P-Net sees ``first**2`` of the pixels per level; 1 is the original pyramid, the same floats.
+    """
     m = PNET_SIZE / float(min_face_size)
+    if first is not None and first != 1:
+        m *= float(first)
     short = min(height, width) * m
     scales = []
     s = m

@@ -158,7 +158,9 @@ def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
     blocks: P-Net's 10 and R-Net's 28 channels sent the PReLU and max-pool after the first convolution
     back to plain NCHW, with a layout conversion each way. A padded channel is 0 all along (its filter
     and bias are 0, PReLU and max-pool keep 0) and the next convolution's weights for it are 0. Only
-    chains ``Conv -> (PRelu | Relu | MaxPool)* -> Conv`` (both convolutions ungrouped) are padded.
+    chains ``Conv -> (PRelu | Relu | MaxPool | DepthwiseConv)* -> Conv`` (both ends ungrouped) are padded;
+    a depthwise convolution on the way (``group`` = its input and output channels: the depthwise-separable
+    variants) gets zero filters and bias for the new channels, so they stay 0 through it.
     """
     for conv in list(gr.nodes):
         if conv.op_type != "Conv" or _attrs(conv).get("group", 1) != 1 or conv.input[1] not in gr.consts:
@@ -167,34 +169,68 @@ def _pad_channels(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
         pad = -w.shape[0] % block
         if pad == 0:
             continue
-        chain, t, nxt = [], conv.output[0], None
-        while True:
-            users = gr.consumers(t)
-            if len(users) != 1 or t in {o.name for o in gr.g.output}:
-                break
-            node = users[0]
-            if node.op_type in ("PRelu", "Relu", "MaxPool") and node.input[0] == t:
-                if node.op_type == "PRelu" and (node.input[1] not in gr.consts or gr.array(node.input[1]).size != w.shape[0]):
-                    break
-                chain.append(node)
-                t = node.output[0]
-                continue
-            if node.op_type == "Conv" and node.input[0] == t and _attrs(node).get("group", 1) == 1 and node.input[1] in gr.consts:
-                nxt = node
-            break
-        if nxt is None:
+        route = _chain_to_conv(gr, conv.output[0], w.shape[0])
+        if route is None:
             continue
         name = conv.output[0]
         conv.input[1] = gr.add(f"{name}/padded_w", np.concatenate([w, np.zeros((pad, *w.shape[1:]), w.dtype)]))
         if len(conv.input) > 2 and conv.input[2]:
             b = gr.array(conv.input[2])
             conv.input[2] = gr.add(f"{name}/padded_b", np.concatenate([b, np.zeros(pad, b.dtype)]))
-        for node in chain:
-            if node.op_type == "PRelu":
-                a = gr.array(node.input[1])
-                node.input[1] = gr.add(f"{node.output[0]}/padded_slope", np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]))
-        w2 = gr.array(nxt.input[1])
-        nxt.input[1] = gr.add(f"{nxt.output[0]}/padded_w", np.concatenate([w2, np.zeros((w2.shape[0], pad, *w2.shape[2:]), w2.dtype)], axis=1))
+        _widen(gr, *route, pad)
+
+
+def _chain_to_conv(gr: Graph, tensor: str, channels: int) -> "tuple[list[Any], Any] | None":
+    """The nodes that carry ``tensor`` (``channels`` channels, one consumer each) through PReLUs, ReLUs,
+    max-pools and depthwise convolutions to the next ungrouped convolution: ``(chain, conv)``, or ``None``
+    where the path ends otherwise (a graph output, a fork, another op)."""
+    chain, t = [], tensor
+    outputs = {o.name for o in gr.g.output}
+    while True:
+        users = gr.consumers(t)
+        if len(users) != 1 or t in outputs:
+            return None
+        node = users[0]
+        if node.op_type in ("PRelu", "Relu", "MaxPool") and node.input[0] == t or _depthwise(gr, node, t, channels):
+            if node.op_type == "PRelu" and (node.input[1] not in gr.consts or gr.array(node.input[1]).size != channels):
+                return None
+            chain.append(node)
+            t = node.output[0]
+            continue
+        if node.op_type == "Conv" and node.input[0] == t and _attrs(node).get("group", 1) == 1 and node.input[1] in gr.consts:
+            return chain, node
+        return None
+
+
+def _widen(gr: Graph, chain: list[Any], conv: Any, pad: int) -> None:
+    """``pad`` more channels along a :func:`_chain_to_conv` route: zero slopes for its PReLUs, zero filters and
+    bias for its depthwise convolutions (so their new channels are 0 whatever comes in), zero input weights in
+    ``conv`` (so nothing in the new channels reaches past it)."""
+    from onnx import helper
+
+    for node in chain:
+        if node.op_type == "PRelu":
+            a = gr.array(node.input[1])
+            node.input[1] = gr.add(f"{node.output[0]}/padded_slope", np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]))
+        elif node.op_type == "Conv":  # depthwise
+            dw = gr.array(node.input[1])
+            node.input[1] = gr.add(f"{node.output[0]}/padded_w", np.concatenate([dw, np.zeros((pad, *dw.shape[1:]), dw.dtype)]))
+            if len(node.input) > 2 and node.input[2]:
+                b = gr.array(node.input[2])
+                node.input[2] = gr.add(f"{node.output[0]}/padded_b", np.concatenate([b, np.zeros(pad, b.dtype)]))
+            attrs = [x for x in node.attribute if x.name != "group"]
+            del node.attribute[:]
+            node.attribute.extend(attrs + [helper.make_attribute("group", dw.shape[0] + pad)])
+    w = gr.array(conv.input[1])
+    conv.input[1] = gr.add(f"{conv.output[0]}/padded_w", np.concatenate([w, np.zeros((w.shape[0], pad, *w.shape[2:]), w.dtype)], axis=1))
+
+
+def _depthwise(gr: Graph, node: Any, tensor: str, channels: int) -> bool:
+    """Whether ``node`` is a depthwise convolution of ``tensor`` with ``channels`` channels (weights constant)."""
+    if node.op_type != "Conv" or node.input[0] != tensor or node.input[1] not in gr.consts:
+        return False
+    dims = list(gr.consts[node.input[1]].dims)
+    return _attrs(node).get("group", 1) == channels and dims[:2] == [channels, 1]
 
 
 def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
@@ -208,7 +244,9 @@ def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
     and after the pool ``y = p + relu(M p)`` with a 1 x 1 convolution ``M`` combines, per channel,
     ``-p`` (slopes >= 0, scaled by ``1 - a`` afterwards as in :func:`_split_prelus`) or
     ``|a| q - p`` (slopes < 0; ``q = pool(-x)``). The extra channels get zero weights in the next
-    convolution. Measured per call: P-Net on a strip of 58 x 384 pixels 1.41 -> 1.1 ms (1 thread).
+    convolution, or, where a depthwise convolution comes first (the ``-dw`` variants), zero filters there
+    and zero weights in the convolution after it (:func:`_widen`). Measured per call: P-Net on a strip of
+    58 x 384 pixels 1.41 -> 1.1 ms (1 thread).
     """
     from onnx import helper
 
@@ -216,18 +254,14 @@ def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
         conv = gr.producer(prelu.input[0])
         users = gr.consumers(prelu.output[0])
         pool = users[0] if len(users) == 1 else None
-        after = gr.consumers(pool.output[0]) if pool is not None and pool.op_type == "MaxPool" else []
-        nxt = after[0] if len(after) == 1 else None
         outputs = {o.name for o in gr.g.output}
         if (
             conv is None
-            or nxt is None
+            or pool is None
+            or pool.op_type != "MaxPool"
             or conv.op_type != "Conv"
-            or nxt.op_type != "Conv"
             or _attrs(conv).get("group", 1) != 1
-            or _attrs(nxt).get("group", 1) != 1
             or conv.input[1] not in gr.consts
-            or nxt.input[1] not in gr.consts
             or prelu.input[1] not in gr.consts
             or len(gr.consumers(conv.output[0])) != 1
             or outputs & {conv.output[0], prelu.output[0], pool.output[0]}
@@ -235,6 +269,9 @@ def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
             continue
         w = gr.array(conv.input[1])
         c = w.shape[0]
+        route = _chain_to_conv(gr, pool.output[0], c)  # to the next convolution (through a depthwise one)
+        if route is None:
+            continue
         a = gr.array(prelu.input[1]).reshape(-1).astype(np.float32)
         if a.size != c:
             continue
@@ -278,8 +315,7 @@ def _pool_before_prelu(gr: Graph, block: int = CHANNEL_BLOCK) -> None:
             ),
             helper.make_node("Add", [f"{y}/scaled", pooled], [x]),
         ]
-        w2 = gr.array(nxt.input[1])
-        nxt.input[1] = gr.add(f"{nxt.output[0]}/pool_first_w", np.concatenate([w2, np.zeros((w2.shape[0], total - c, *w2.shape[2:]), w2.dtype)], axis=1))
+        _widen(gr, *route, total - c)  # the extra channels end at the next convolution (zero weights)
         i = gr.nodes.index(prelu)
         del gr.nodes[i]
         j = gr.nodes.index(pool)

@@ -38,6 +38,8 @@ def settings_text(s: dict[str, Any] | None) -> str:
     thr = "/".join(f"{t:g}" for t in s.get("thresholds", []))
     text = f"min face {s.get('min_face_size', 0):g}, scale {s.get('scale_factor', 0):g}, thr {thr}"
     text += f", {s['pyramid']} pyramid" if s.get("pyramid") else ""
+    text += f", P-Net scale {s['pnet_scale']:g}" if s.get("pnet_scale") not in (None, 1) else ""
+    text += f", {s['crop_method']} crops" if s.get("crop_method") not in (None, "area") else ""
     n = landmark_passes(s)
     return text + (f", {n} landmark pass{'es' if n > 1 else ''}" if n else "")
 

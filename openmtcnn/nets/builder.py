@@ -47,7 +47,31 @@ class NetSpec:
 
 
 def _ch(c: int, alpha: float) -> int:
+    """Channels of a layer of ``c`` under width multiplier ``alpha``: plain rounding (no multiples of 8, see
+    docs/variants.md: at MTCNN's widths the graph rewrite pads standard convolutions to whole blocks anyway)."""
     return max(1, int(round(c * alpha)))
+
+
+def feature_size(stage: Stage, size: int) -> int:
+    """Side of the last feature map for a ``size x size`` input (convolutions unpadded, pools in ceil mode);
+    ``<= 0`` when the input is too small for the plan."""
+    s = size
+    for kind, k, v in PLANS[stage]["layers"]:
+        if s < k:
+            return 0
+        s = s - k + 1 if kind == "c" else -(-(s - k) // v) + 1
+    return s
+
+
+def check_input_size(spec: NetSpec) -> None:
+    """Raise ``ValueError`` naming the net when its input is too small for its layers (or P-Net's is not 12)."""
+    if spec.stage == "pnet":
+        if spec.size != PLANS["pnet"]["size"]:
+            raise ValueError(f"pnet: its window is {PLANS['pnet']['size']} px (a resolution multiplier scales its pyramid instead), got input_size {spec.size}")
+        return
+    if feature_size(spec.stage, spec.size) < 1:
+        least = next(s for s in range(1, 10 * PLANS[spec.stage]["size"]) if feature_size(spec.stage, s) >= 1)
+        raise ValueError(f"{spec.stage}: input {spec.size} px is too small for its layers (at least {least} px)")
 
 
 class ConvBlock(nn.Sequential):
@@ -70,6 +94,7 @@ class MTCNNNet(nn.Module):
 
     def __init__(self, spec: NetSpec):
         super().__init__()
+        check_input_size(spec)
         self.spec = spec
         plan = PLANS[spec.stage]
         layers: list[nn.Module] = []

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..weights import WeightsError, read_manifest, resolve_weights
 from .builder import DeployNet, MTCNNNet, NetSpec
-from .registry import STAGES, Stage, variant_specs
+from .registry import STAGES, Stage, parse_variant, variant_specs
 
 OPSET = 17
 
@@ -45,7 +45,12 @@ def export_net(net: MTCNNNet, path: str | Path) -> Path:
 
 
 def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, extra: dict | None = None) -> Path:
-    """Write ``pnet/rnet/onet.onnx`` and ``manifest.json`` into ``out_dir``."""
+    """Write ``pnet/rnet/onet.onnx`` and ``manifest.json`` into ``out_dir``.
+
+    The manifest holds the variant's name, each net's architecture (``nets``) and the cascade settings the
+    nets were trained for (``cascade``: :attr:`~openmtcnn.nets.registry.Variant.cascade`), which a
+    :class:`~openmtcnn.Detector` on this folder uses unless told otherwise; ``extra`` adds keys.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stage in STAGES:
@@ -53,6 +58,7 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, ext
     manifest = {
         "variant": variant,
         "nets": {s: {"conv": nets[s].spec.conv, "alpha": nets[s].spec.alpha, "input_size": nets[s].spec.size} for s in STAGES},
+        "cascade": parse_variant(variant).cascade,
         **(extra or {}),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -8,13 +8,24 @@ import numpy as np
 from .boxes import integer_boxes, pad
 
 
-def crop_boxes(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+#: how :func:`crop_boxes` resizes: "area" (one OpenCV area resize per box, as the original MTCNN code) or
+#: "bilinear" (one bilinear warp for all boxes)
+CROP_METHODS = ("area", "bilinear")
+
+
+def crop_boxes(image: np.ndarray, boxes: np.ndarray, size: int, method: str = "area") -> np.ndarray:
     """Crop each box (zero outside the image) and resize it to ``size x size``.
 
     ``image`` is ``(H, W, 3)`` uint8; returns ``(N, size, size, 3)`` uint8. Boxes
-    are rounded to whole pixels first (:func:`integer_boxes`); the resize is
-    OpenCV's area interpolation (an exact area average of the box's pixels).
+    are rounded to whole pixels first (:func:`integer_boxes`). ``method``:
+    ``"area"``: OpenCV's area interpolation, one call per box (an exact area average
+    of the box's pixels); ``"bilinear"``: :func:`crop_boxes_bilinear`, one call for all
+    boxes. A net sees crops made the way its training samples were.
     """
+    if method == "bilinear":
+        return crop_boxes_bilinear(image, boxes, size)
+    if method != "area":
+        raise ValueError(f"crop method must be one of {CROP_METHODS}, got {method!r}")
     n = len(boxes)
     out = np.zeros((n, size, size, 3), dtype=np.uint8)
     if n == 0:
@@ -37,6 +48,30 @@ def crop_boxes(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
             patch[dy1:dy2, dx1:dx2] = image[sy1:sy2, sx1:sx2]
         cv2.resize(patch, dsize, dst=out[k], interpolation=cv2.INTER_AREA)
     return out
+
+
+def crop_boxes_bilinear(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """:func:`crop_boxes` by bilinear sampling: one ``cv2.remap`` over a map stacking every box's grid.
+
+    Output pixel ``(i, j)`` of a box ``x1 y1 x2 y2`` (whole pixels) samples the image at
+    ``x1 + (j + 0.5) (x2 - x1) / size - 0.5`` (likewise for y): the centres of ``size`` equal cells,
+    as an area resize places them, but each read from the 2 x 2 pixels around it instead of
+    averaging the cell, so a box much larger than ``size`` aliases. Outside the image reads 0.
+    """
+    n = len(boxes)
+    if n == 0:
+        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    ib = integer_boxes(boxes).astype(np.float32)
+    cells = (np.arange(size, dtype=np.float32) + np.float32(0.5)) / np.float32(size)
+    xs = ib[:, 0:1] + cells[None] * (ib[:, 2:3] - ib[:, 0:1]) - np.float32(0.5)  # (N, size)
+    ys = ib[:, 1:2] + cells[None] * (ib[:, 3:4] - ib[:, 1:2]) - np.float32(0.5)
+    map_x = np.ascontiguousarray(np.broadcast_to(xs[:, None, :], (n, size, size)).reshape(n * size, size))
+    map_y = np.ascontiguousarray(np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size))
+    # fixed-point maps (OpenCV's own 1/32 px grid, which remap uses for uint8 anyway): 0.25 ms to convert,
+    # then the warp 1.25 instead of 1.9 ms (430 R-Net crops of the VGA photo, 1 thread)
+    fixed, frac = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+    out = cv2.remap(image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(n, size, size, 3)
 
 
 #: pixel normalisation of every net input: ``(x - PIXEL_MEAN) * PIXEL_SCALE``

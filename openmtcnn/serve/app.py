@@ -101,10 +101,13 @@ class Service:
 
     def __init__(self, settings: Settings, detector: Any = None):
         from ..detect import Detector
+        from ..detect.cascade import weight_bound
 
         self.settings = settings
         self.own_detector = detector is None  # closed with the app
         self.detector = detector if detector is not None else Detector(settings.weights, settings.config, threads=1)
+        # the server's default settings with the weight set's cascade settings filled in (requests start from them)
+        self.config = weight_bound(settings.config, self.detector.backend)
         self.metrics = Metrics()
         self.queue = WorkQueue(settings.threads, settings.queue, self.metrics.queue_changed)
 
@@ -195,14 +198,14 @@ def create_app(settings: Settings | None = None, detector: Any = None) -> FastAP
     @app.post("/v1/detect", openapi_extra=IMAGE_BODY, responses=ERRORS)
     async def detect(request: Request, params: Annotated[DetectParams, Query()]) -> dict[str, Any]:
         """Faces in one image: `width`, `height`, `faces` (`box` x1 y1 x2 y2, `score`, `landmarks`), as `openmtcnn detect` writes."""
-        config = params.detect_config(settings.config)
+        config = params.detect_config(svc.config)
         [(name, source, data)] = await svc.read_images(request, many=False)
         return await svc.queue.run(svc.detect_one, name, source, data, config, params)
 
     @app.post("/v1/detect/batch", openapi_extra=BATCH_BODY, responses=ERRORS)
     async def detect_batch(request: Request, params: Annotated[DetectParams, Query()]) -> dict[str, Any]:
         """Faces in several images: `results` in the order sent; one that fails has `error` (and `status`) instead."""
-        config = params.detect_config(settings.config)
+        config = params.detect_config(svc.config)
         items = await svc.read_images(request, many=True)
         return {"results": await svc.queue.run(svc.detect_many, items, config, params)}
 
@@ -212,7 +215,7 @@ def create_app(settings: Settings | None = None, detector: Any = None) -> FastAP
         q = svc.queue
         return {
             "status": "ok", "threads": q.workers, "running": q.running, "waiting": q.waiting, "queue_limit": q.max_waiting,
-            "config": settings.config.to_dict(),
+            "config": svc.config.to_dict(),
         }
 
     @app.get("/metrics", response_class=Response)

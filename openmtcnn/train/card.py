@@ -41,6 +41,23 @@ def _provenance(summaries: dict[str, dict]) -> list[str]:
     return lines + [""] if lines else []
 
 
+def _describe(variant: str) -> str:
+    """The variant in words (:func:`openmtcnn.nets.registry.parse_variant`)."""
+    from ..nets.registry import parse_variant
+
+    v = parse_variant(variant)
+    words = ["depthwise-separable convolutions after the first" if v.conv == "dwsep" else "standard convolutions"]
+    if v.alpha != 1:
+        words.append(f"channels x {v.alpha:g}")
+    if v.rho != 1:
+        sizes = v.specs
+        words.append(f"R-Net / O-Net inputs {sizes['rnet'].size} / {sizes['onet'].size} px")
+    if v.crop_method != "area":
+        words.append(f"{v.crop_method} crops")
+    base = "the paper's P-Net / R-Net / O-Net"
+    return base if variant == "mtcnn" else f"{base} with {', '.join(words)}"
+
+
 def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
     """Write the card: data, sample counts, configs, commands, times, validation metrics, benchmark figures.
 
@@ -48,10 +65,11 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
     (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them.
     """
     p = summaries["pnet"]["data"]
+    variant = summaries["pnet"]["config"]["variant"]
     lines = [
-        "# openmtcnn default weights: model card",
+        f"# openmtcnn {'default weights' if variant == 'mtcnn' else f'weights `{variant}`'}: model card",
         "",
-        f"Net variant `{summaries['pnet']['config']['variant']}` (the paper's P-Net / R-Net / O-Net), trained by "
+        f"Net variant `{variant}` ({_describe(variant)}), trained by "
         "`openmtcnn train` (this project's code; from scratch unless a line below says otherwise), exported to ONNX. The data, sample, training and validation "
         "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..stages import STAGES
+
 SAMPLE_TYPES = ("neg", "pos", "part", "landmark")
-STAGE_SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 LANDMARK_LOSSES = ("l2", "l1", "wing")
 
 
@@ -155,7 +156,18 @@ class StageConfig:
 
     @property
     def size(self) -> int:
-        return STAGE_SIZES[self.stage]
+        """Side of this stage's samples: its variant's net input (R-Net / O-Net scaled by the variant's rho)."""
+        from ..nets.registry import variant_specs
+
+        return variant_specs(self.variant)[self.stage].size
+
+    @property
+    def crop_method(self) -> str:
+        """How samples are cropped (:func:`openmtcnn.ops.crops.crop_boxes`): R-Net / O-Net as the variant's cascade
+        crops their inputs; P-Net's as the cascade makes its input, by area resizing (the pyramid)."""
+        from ..nets.registry import parse_variant
+
+        return parse_variant(self.variant).crop_method if self.stage != "pnet" else "area"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -182,8 +194,12 @@ def _build(cls, values: Any, where: str):
 
 def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
     """Check the values that would otherwise fail late, deep inside a run."""
-    if cfg.stage not in STAGE_SIZES:
-        raise ConfigError(f"{where}: stage must be one of {', '.join(STAGE_SIZES)}, got {cfg.stage!r}")
+    if cfg.stage not in STAGES:
+        raise ConfigError(f"{where}: stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
+    try:
+        cfg.size
+    except KeyError as e:
+        raise ConfigError(f"{where}: variant: {e.args[0]}") from None
     for name, d in (("train.mix", cfg.train.mix), ("samples.max_per_type", cfg.samples.max_per_type)):
         bad = set(d) - set(SAMPLE_TYPES)
         if bad:

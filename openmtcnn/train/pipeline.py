@@ -70,8 +70,9 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
     return summary
 
 
-def export_weights(runs: str | Path, out_dir: str | Path, extra_eval: dict | None = None, log=print) -> Path | None:
-    """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``."""
+def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None, log=print) -> Path | None:
+    """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``
+    (``None``: the bundled set named after the variant, ``openmtcnn/weights/default`` for ``mtcnn``)."""
     from ..nets.export import export_set
     from .card import write_model_card
     from .trainer import load_best
@@ -92,7 +93,12 @@ def export_weights(runs: str | Path, out_dir: str | Path, extra_eval: dict | Non
         "best_epochs": {s: summaries[s]["best"]["epoch"] for s in STAGES},
         "val_metrics": {s: {k[4:]: round(v, 5) for k, v in summaries[s]["best"].items() if k.startswith("val_")} for s in STAGES},
     }
-    out = export_set(nets, out_dir, variants.pop(), extra)
+    variant = variants.pop()
+    if out_dir is None:
+        from ..weights import BUNDLED_DIR, DEFAULT_NAME
+
+        out_dir = BUNDLED_DIR / (DEFAULT_NAME if variant == "mtcnn" else variant)
+    out = export_set(nets, out_dir, variant, extra)
     write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval)
     log(f"weight set written to {out}")
     return out

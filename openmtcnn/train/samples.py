@@ -48,6 +48,7 @@ from ..imaging import load_image
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes
 from ..ops.landmarks import encode as encode_landmarks
+from ..stages import INPUT_SIZE
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 
 SPLITS = ("train", "val")
@@ -190,6 +191,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
             scale_factor=d.scale_factor,
             thresholds=tuple(d.thresholds),
             max_candidates=d.max_candidates,
+            crop_method=cfg.crop_method,  # the previous stages see crops as in the variant's cascade
         )
         cand = stage_pnet(image, backend, dcfg)
         if cfg.stage == "onet":
@@ -210,7 +212,7 @@ def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage,
             lab = np.zeros((int(sel.sum()), LABEL_DIM), np.float32)
             if k:
                 lab[:, :4] = targets[sel]
-            out[t] = (crop_boxes(image, allb[sel], size), lab)
+            out[t] = (crop_boxes(image, allb[sel], size, cfg.crop_method), lab)
     return out
 
 
@@ -240,7 +242,7 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
         lab = np.zeros(LABEL_DIM, np.float32)
         lab[:4] = B.regression_targets(cb, box[None])[0]
         lab[4:] = off
-        crops.append(crop_boxes(np.ascontiguousarray(img), cb, size)[0])
+        crops.append(crop_boxes(np.ascontiguousarray(img), cb, size, cfg.crop_method)[0])
         labs.append(lab)
     if not crops:
         return {}
@@ -317,9 +319,15 @@ class SampleStore:
 
 
 def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
-    """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes."""
+    """What determines the samples: the sample settings, stage, seed, data paths and previous nets' bytes
+    (and a variant's own sample size and crop method, docs/variants.md)."""
     # options added later count only when set, so earlier sample sets stay valid
     sample_settings = {k: v for k, v in asdict(cfg.samples).items() if v is not None or k not in LATER_OPTIONS}
+    # likewise the variant's sample size and crop method, only when not the standard ones (INPUT_SIZE, area)
+    if cfg.size != INPUT_SIZE[cfg.stage]:
+        sample_settings["variant_size"] = cfg.size
+    if cfg.crop_method != "area":
+        sample_settings["variant_crop_method"] = cfg.crop_method
     h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, sample_settings, asdict(cfg.data)], sort_keys=True).encode())
     for stage in sorted(prev):
         h.update(Path(prev[stage]).read_bytes())

@@ -1,0 +1,286 @@
+"""MobileNet-style variants: names, input sizes, weight-bound cascade settings, crops, graph rewrites, training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from openmtcnn import DetectConfig, Detector  # noqa: E402
+from openmtcnn.detect.cascade import StageTimer, stage_pnet  # noqa: E402
+from openmtcnn.detect.pyramid import pyramid_scales  # noqa: E402
+from openmtcnn.detect.rewrites import optimize_graph  # noqa: E402
+from openmtcnn.imaging import load_image  # noqa: E402
+from openmtcnn.nets import STAGES, DeployNet, count_params, create_net, list_variants, parse_variant, variant_specs  # noqa: E402
+from openmtcnn.nets.export import export_net, export_set  # noqa: E402
+from openmtcnn.ops.crops import crop_boxes  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "openmtcnn" / "assets" / "sample.jpg"
+#: untrained nets pass nearly every window: few candidates and a small image keep these runs short
+QUICK = {"thresholds": (0.3, 0.3, 0.3), "min_face_size": 40, "max_candidates": 40}
+
+
+def _small_sample() -> np.ndarray:
+    import cv2
+
+    return cv2.resize(load_image(str(SAMPLE)), (240, 160), interpolation=cv2.INTER_AREA)
+
+
+def _random_nets(variant: str, seed: int = 0) -> dict:
+    """Untrained nets with PReLU slopes of both signs (the rewrites treat negative slopes apart)."""
+    torch.manual_seed(seed)
+    nets = {s: create_net(variant, s).eval() for s in STAGES}
+    with torch.no_grad():
+        for net in nets.values():
+            for m in net.modules():
+                if isinstance(m, torch.nn.PReLU):
+                    m.weight.uniform_(-0.5, 0.5)
+    return nets
+
+
+def test_names_parse_into_variants():
+    v = parse_variant("mtcnn-dw-a0.5-r0.75")
+    assert (v.conv, v.alpha, v.rho, v.crop_method) == ("dwsep", 0.5, 0.75, "area")
+    assert {s: spec.size for s, spec in v.specs.items()} == {"pnet": 12, "rnet": 18, "onet": 36}
+    assert parse_variant("mtcnn") == parse_variant("mtcnn-a1") and parse_variant("mtcnn").name == "mtcnn"
+    assert parse_variant("mtcnn-a0.5-bl").cascade == {"crop_method": "bilinear"}
+    for name in list_variants():  # the common names are canonical and build
+        assert parse_variant(name).name == name
+        assert all(s.stage == st for st, s in variant_specs(name).items())
+    for bad in ("mtcnn-0.5", "mtcnn-dw-0.5", "mobilenet", "mtcnn-r0.75-dw", "mtcnn-a0"):
+        with pytest.raises(KeyError, match=bad):
+            parse_variant(bad)
+
+
+def test_too_small_inputs_are_refused_by_name():
+    with pytest.raises(KeyError, match=r"mtcnn-dw-r0.5.*rnet: input 12 px is too small.*at least 14 px"):
+        parse_variant("mtcnn-dw-r0.5")
+    from openmtcnn.nets import MTCNNNet, NetSpec
+
+    with pytest.raises(ValueError, match="onet: input 25 px is too small"):
+        MTCNNNet(NetSpec("onet", input_size=25))
+    with pytest.raises(ValueError, match="pnet: its window is 12 px"):
+        MTCNNNet(NetSpec("pnet", input_size=9))
+    net = MTCNNNet(NetSpec("rnet", input_size=14))  # the least R-Net input still gives a 1 x 1 map
+    assert net(torch.zeros(2, 3, 14, 14))[0].shape == (2, 2)
+
+
+def test_multipliers_scale_the_cost():
+    p = {v: sum(count_params(create_net(v, s)) for s in STAGES) for v in ("mtcnn", "mtcnn-dw", "mtcnn-dw-a0.5", "mtcnn-dw-a2")}
+    assert p["mtcnn-dw-a0.5"] < p["mtcnn-dw"] < p["mtcnn"] < p["mtcnn-dw-a2"]
+    convs = [m for m in create_net("mtcnn-dw", "pnet").modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].groups == 1 and any(c.groups == c.in_channels > 1 for c in convs)  # first conv standard
+
+
+def test_variant_costs_read_off_the_graphs(tmp_path):
+    """openmtcnn.benchmark.macs (the one MAC counter) per variant: P-Net's 12 x 12 window counted by hand."""
+    from openmtcnn.benchmark.macs import variant_costs
+
+    plain = variant_costs("mtcnn", tmp_path)
+    # conv 3x3 3->10 on 10x10, pool, conv 3x3 10->16 on 3x3, conv 3x3 16->32 on 1x1, heads 32->2 and 32->4
+    assert plain["nets"]["pnet"]["macs_per_call"] == 100 * 10 * 27 + 9 * 16 * 90 + 32 * 144 + 32 * 2 + 32 * 4
+    small = variant_costs("mtcnn-dw-r0.75", tmp_path, pnet_scale=0.75)
+    assert (small["nets"]["rnet"]["input"], small["nets"]["onet"]["input"]) == (18, 36)
+    assert small["nets"]["pnet"]["macs_pyramid"] < plain["nets"]["pnet"]["macs_pyramid"] / 4
+
+
+@pytest.mark.parametrize("variant", list_variants())
+def test_graph_rewrite_equals_plain_graph_and_torch(variant, tmp_path):
+    rng = np.random.default_rng(1)
+    for stage, net in _random_nets(variant).items():
+        model = onnx.load(str(export_net(net, tmp_path / f"{stage}.onnx")))
+        fast = optimize_graph(model, pad_pools=stage == "pnet")
+        size = net.spec.size
+        x = rng.normal(0, 0.7, (3, 3, 41, 53) if stage == "pnet" else (5, 3, size, size)).astype(np.float32)
+        plain = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+        rewritten = ort.InferenceSession(fast.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+        with torch.no_grad():
+            ref = [t.numpy() for t in DeployNet(net)(torch.from_numpy(x))]
+        for a, b, c in zip(plain, rewritten, ref):
+            np.testing.assert_allclose(b, a, rtol=0, atol=2e-5)
+            np.testing.assert_allclose(a, c, rtol=0, atol=2e-5)
+        if stage == "pnet" and parse_variant(variant).conv == "dwsep":
+            # the first layer's channels padded to whole blocks through the depthwise convolution after it
+            dims = {i.name: list(i.dims) for i in fast.graph.initializer}
+            first_dw = next(n for n in fast.graph.node if n.op_type == "Conv" and dims[n.input[1]][1:] == [1, 3, 3])
+            assert dims[first_dw.input[1]][0] % 16 == 0
+            # the max-pool moves before the PReLU although a depthwise convolution follows it (slopes >= 0 here:
+            # with many negative ones the negated channels would need another block, and the layer is left alone)
+            plain_slopes = onnx.load(str(export_net(create_net(variant, "pnet").eval(), tmp_path / "p.onnx")))
+            graph = optimize_graph(plain_slopes, pad_pools=True).graph
+            first_conv = next(n for n in graph.node if n.op_type == "Conv")
+            assert next(n for n in graph.node if first_conv.output[0] in n.input).op_type == "MaxPool"
+
+
+def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkeypatch):
+    variant = "mtcnn-dw-a0.5-r0.75-bl"
+    out = export_set(_random_nets(variant, seed=3), tmp_path / "weights", variant)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cascade"] == {"crop_method": "bilinear"} and manifest["nets"]["onet"]["input_size"] == 36
+
+    det = Detector(weights=out, **QUICK)
+    assert det.backend.input_sizes == {"pnet": 12, "rnet": 18, "onet": 36}  # read from the ONNX graphs
+    assert det.config.crop_method == "bilinear" and det.config.pnet_scale == 1.0
+    res = det.detect(_small_sample())
+    assert res.boxes.shape[1:] == (4,) and res.landmarks.shape[1:] == (5, 2)
+    # explicit settings win over the weight set's
+    assert Detector(weights=out, crop_method="area").config.crop_method == "area"
+    assert Detector(weights=out, config=DetectConfig(crop_method="area")).config.crop_method == "area"
+    # a per-call config (as a server request's) gets the weight set's settings too, unless it gives them
+    import openmtcnn.detect.cascade as C
+
+    seen = []
+    monkeypatch.setattr(C, "crop_boxes", lambda im, b, size, method: seen.append(method) or crop_boxes(im, b, size, method))
+    rgb = _small_sample()
+    det.detect_rgb(rgb, config=DetectConfig(**QUICK))
+    assert seen and set(seen) == {"bilinear"}
+    seen.clear()
+    det.detect_rgb(rgb, config=DetectConfig(crop_method="area", **QUICK))
+    assert seen and set(seen) == {"area"}
+    # a bundled name: openmtcnn/weights/<name>/
+    import openmtcnn.weights as W
+
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path)
+    assert Detector(weights="weights").backend.input_sizes["rnet"] == 18
+
+
+def test_the_torch_backend_uses_the_same_settings(tmp_path):
+    out = export_set(_random_nets("mtcnn-dw-r0.75-bl", seed=4), tmp_path / "w", "mtcnn-dw-r0.75-bl")
+    img = _small_sample()
+    a = Detector(weights=out, landmark_passes=0, **QUICK)
+    b = Detector(weights=out, landmark_passes=0, backend="torch", **QUICK)
+    assert b.config == a.config and b.backend.input_sizes == a.backend.input_sizes
+    ra, rb = a.detect(img), b.detect(img)
+    assert len(ra.boxes) == len(rb.boxes)
+    np.testing.assert_allclose(ra.boxes, rb.boxes, atol=1e-2)
+
+
+def test_default_weights_keep_the_original_cascade():
+    cfg = Detector().config
+    assert cfg.crop_method == "area" and cfg.pnet_scale == 1.0
+    with pytest.raises(ValueError, match="cannot come from a weight set"):
+        DetectConfig().for_weights({"thresholds": [0.1, 0.1, 0.1]})
+    with pytest.raises(ValueError, match="crop_method"):
+        DetectConfig(crop_method="nearest")
+
+
+def test_bilinear_crops():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    boxes = np.array([[10, 5, 34, 29], [-4, -4, 20, 20], [40, 30, 88, 78]], float)
+    area, bil = crop_boxes(image, boxes, 24), crop_boxes(image, boxes, 24, "bilinear")
+    assert bil.shape == area.shape == (3, 24, 24, 3)
+    np.testing.assert_array_equal(bil[0], image[5:29, 10:34])  # same size: the pixels themselves
+    np.testing.assert_array_equal(bil[1, :3, :3], 0)  # outside the image: 0
+    np.testing.assert_array_equal(bil[1, 5:, 5:], image[1:20, 1:20])
+    flat = np.full((60, 80, 3), 77, np.uint8)  # inside the image, a flat image stays flat
+    assert (crop_boxes(flat, np.array([[3, 3, 53, 53.0]]), 12, "bilinear") == 77).all()
+    half = crop_boxes(image, np.array([[0, 0, 48, 48.0]]), 24, "bilinear")[0].astype(int)  # 2:1: mean of 2 x 2
+    ref = image[:48, :48].astype(int).reshape(24, 2, 24, 2, 3).mean(axis=(1, 3))
+    assert np.abs(half - ref).max() <= 1
+    assert crop_boxes(image, np.zeros((0, 4)), 24, "bilinear").shape == (0, 24, 24, 3)
+    with pytest.raises(ValueError, match="crop method"):
+        crop_boxes(image, boxes, 24, "cubic")
+
+
+def test_pnet_scale_scales_the_pyramid(random_weights):
+    base = pyramid_scales(480, 640, 20, 0.709)
+    assert pyramid_scales(480, 640, 20, 0.709, 1.0) == base  # identity, the same floats
+    half = pyramid_scales(480, 640, 20, 0.709, 0.5)
+    np.testing.assert_allclose(half, [s * 0.5 for s in base[: len(half)]])
+    assert min(half) * 480 >= 12 and len(half) == len(base) - 2  # 0.709**2 ~ 0.5: two levels fewer
+    image = _small_sample()
+    from openmtcnn.detect.backends import OnnxBackend
+
+    backend = OnnxBackend(random_weights)
+    sizes = {}
+    for scale in (1.0, 0.75):
+        timer = StageTimer()
+        stage_pnet(image, backend, DetectConfig(pnet_scale=scale, max_candidates=10), timer)
+        sizes[scale] = timer.pnet_inputs
+    h, w = image.shape[:2]
+    assert sizes[1.0][0] == (int(np.ceil(h * 0.6)), int(np.ceil(w * 0.6)))
+    assert sizes[0.75][0] == (int(np.ceil(h * 0.45)), int(np.ceil(w * 0.45)))
+
+
+def test_variant_configs_load_with_the_variant_sizes():
+    from openmtcnn.train.config import StageConfig, load_config
+
+    folders = sorted((REPO / "configs" / "variants").iterdir())
+    assert {f.name for f in folders} == set(list_variants()) - {"mtcnn"}
+    for folder in folders:
+        for stage in STAGES:
+            cfg = load_config(folder / f"{stage}.yaml", stage)
+            assert cfg.variant == folder.name and cfg.size == variant_specs(folder.name)[stage].size
+    assert StageConfig("onet", variant="mtcnn-dw-r0.75-bl").size == 36
+    assert StageConfig("onet", variant="mtcnn-dw-bl").crop_method == "bilinear"
+    assert StageConfig("pnet", variant="mtcnn-dw-bl").crop_method == "area"  # P-Net's input is the pyramid
+
+
+def test_a_variant_with_a_bad_name_is_a_config_error(tmp_path):
+    from openmtcnn.train.config import ConfigError, load_config
+
+    (tmp_path / "c.yaml").write_text("stage: rnet\nvariant: mtcnn-dw-r0.5\n")
+    with pytest.raises(ConfigError, match="c.yaml: variant: .*too small"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_weight_bound_flags_are_checked_by_name(capsys):
+    from openmtcnn.cli import main
+
+    sample = str(REPO / "openmtcnn" / "assets" / "sample.jpg")
+    assert main(["detect", sample, "--pnet-scale", "9"]) == 2
+    assert "--pnet-scale must be in (0, 4], got 9" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # argparse's choices
+        main(["detect", sample, "--crop-method", "cubic"])
+    assert "--crop-method: invalid choice: 'cubic'" in capsys.readouterr().err
+
+
+def test_reports_name_the_variant_settings():
+    from openmtcnn.evaluate.report import settings_text
+
+    base = {"min_face_size": 10, "scale_factor": 0.79, "thresholds": [0.5, 0.5, 0.3], "pyramid": "chained"}
+    assert settings_text(base | {"pnet_scale": 1.0, "crop_method": "area"}) == settings_text(base)
+    assert settings_text(base | {"pnet_scale": 0.75, "crop_method": "bilinear"}).endswith("P-Net scale 0.75, bilinear crops")
+
+
+def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
+    """dw + alpha + rho + bilinear crops in one tiny synthetic run: `train all` -> weight set -> Detector."""
+    import yaml
+    from test_train_pipeline import _configs, _run
+    from test_train_synthetic import make_dataset
+
+    variant = "mtcnn-dw-a0.5-r0.75-bl"
+    data = make_dataset(tmp_path / "data", n_images=12, n_landmark=16)
+    _configs(tmp_path / "base")
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for stage in STAGES:
+        (configs / f"{stage}.yaml").write_text(yaml.safe_dump({"extends": f"../base/{stage}.yaml", "variant": variant}))
+    runs, out = tmp_path / "runs", tmp_path / "weights"
+    assert _run(["train", "all", "--config", str(configs), "--data", str(data), "--runs", str(runs), "--out", str(out)]) == 0
+    from openmtcnn.train.samples import SampleStore
+
+    x, _ = SampleStore(runs / "onet" / "samples").load("train", "pos", 36)
+    assert x.shape[1:] == (36, 36, 3)  # O-Net's samples at the variant's size
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["variant"] == variant and manifest["cascade"] == {"crop_method": "bilinear"}
+    assert f"`{variant}`" in (out / "MODEL_CARD.md").read_text()
+    det = Detector(weights=out, **QUICK)
+    assert det.config.crop_method == "bilinear" and det.backend.input_sizes["onet"] == 36
+    res = det.detect(_small_sample())
+    assert res.boxes.shape[1:] == (4,)
+    # without --out a variant's set goes to openmtcnn/weights/VARIANT (never over the default set)
+    import openmtcnn.weights as W
+
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "bundled")
+    assert _run(["train", "export", "--runs", str(runs)]) == 0
+    assert (tmp_path / "bundled" / variant / "manifest.json").is_file() and not (tmp_path / "bundled" / "default").exists()
+    assert Detector(weights=variant, **QUICK).backend.input_sizes["rnet"] == 18
