@@ -157,3 +157,27 @@ def test_torch_backend_rejects_a_wrong_manifest(random_weights, tmp_path):
     (w / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="rnet.onnx: parameter"):
         load_weight_set(w)
+
+
+def test_onnx_backend_loads_only_the_stages_given(tmp_path):
+    """``nets=``: some stages' ONNX files (training's partial weight sets); a weight folder still needs all three."""
+    from openmtcnn.detect.backends.onnx import OnnxBackend
+    from openmtcnn.weights import WeightsError, resolve_weights
+
+    full = resolve_weights(None)
+    b = OnnxBackend(nets={"pnet": full / "pnet.onnx", "rnet": full / "rnet.onnx"})
+    assert set(b.sessions) == {"pnet", "rnet"} and b.input_sizes == {"pnet": 12, "rnet": 24}
+    assert b.weights_dir is None and b.manifest == {}
+    x = np.random.default_rng(0).random((2, 3, 24, 24), dtype=np.float32)
+    ref = OnnxBackend(full).run("rnet", x, landmarks=False)
+    got = b.run("rnet", x, landmarks=False)
+    np.testing.assert_array_equal(got[0], ref[0]) and np.testing.assert_array_equal(got[1], ref[1])
+    with pytest.raises(WeightsError, match="missing.onnx"):
+        OnnxBackend(nets={"pnet": tmp_path / "missing.onnx"})
+    with pytest.raises(ValueError, match="nets"):
+        OnnxBackend(nets={"qnet": full / "pnet.onnx"})
+    with pytest.raises(ValueError, match="not both"):
+        OnnxBackend(full, nets={"pnet": full / "pnet.onnx"})
+    (tmp_path / "pnet.onnx").write_bytes((full / "pnet.onnx").read_bytes())
+    with pytest.raises(WeightsError, match="missing rnet.onnx, onet.onnx"):
+        OnnxBackend(tmp_path)  # a partial folder is not a weight set

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,9 +137,33 @@ def test_cli_runs_detection_and_writes_fold_output(tmp_path, monkeypatch):
             return type("R", (), {"boxes": np.array([[30, 25, 70, 55]], np.float32), "scores": np.array([0.9], np.float32)})()
 
     monkeypatch.setattr(runs, "build_detector", lambda w, t, **s: (Det(), {"weights": w, "weights_name": "fake", "settings": s, "threads": t}))
-    assert main(["evaluate", "fddb", "--folds", str(folds), "--images", str(pics), "--out", str(tmp_path / "run")]) == 0
+    # --jobs 1: the fake reaches this process only (detection goes through detect_files either way)
+    assert main(["evaluate", "fddb", "--folds", str(folds), "--images", str(pics), "--out", str(tmp_path / "run"), "--jobs", "1"]) == 0
     out = F.read_detections(tmp_path / "run" / "fold-01-out.txt")
     assert list(out) == F.read_fold(folds / "FDDB-fold-01.txt")
     assert out["2002/07/19/big/img_1"][0].tolist() == pytest.approx([30, 25, 40, 30, 0.9])
     s = json.loads((tmp_path / "run" / "fddb.json").read_text())
     assert s["label"] == "fake" and s["faces"] == 3 and s["tpr_at_fp"]["disc"]["2000"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_run_detects_on_worker_processes_as_in_this_one(tmp_path):
+    """FDDB detection goes through detect_files: two worker processes write the same fold file as one process,
+    and an unreadable image is listed in ``failed`` and left out, the others go on."""
+    import shutil
+
+    from openmtcnn.evaluate import runs
+
+    folds, pics = write_fixture(tmp_path)
+    photo = pics / "2002" / "07" / "19" / "big" / "img_1.jpg"
+    shutil.copy(Path(__file__).parent / "fixtures" / "images" / "situation_room_480.jpg", photo)
+    (folds / "FDDB-fold-01.txt").write_text("2002/07/19/big/img_1\n2002/07/19/big/img_3\n2002/07/19/big/img_2\n")
+    (photo.parent / "img_3.jpg").write_bytes(b"not a jpeg")
+    det, info = runs.build_detector(None, 1)
+    one = F.run(folds, pics, detector=det, info=info, out=tmp_path / "one", jobs=1, log=lambda m: None)
+    two = F.run(folds, pics, detector=det, info=info, out=tmp_path / "two", jobs=2, log=lambda m: None)
+    a, b = (F.read_detections(tmp_path / d / "fold-01-out.txt") for d in ("one", "two"))
+    assert list(a) == list(b) == ["2002/07/19/big/img_1", "2002/07/19/big/img_2"] and len(a["2002/07/19/big/img_1"]) > 0
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert one["tpr_at_fp"] == two["tpr_at_fp"]
+    assert len(one["failed"]) == len(two["failed"]) == 1 and "img_3.jpg" in one["failed"][0]

@@ -317,11 +317,11 @@ def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):
     real = S._process
     calls = {"n": 0}
 
-    def dying(args):
+    def dying(sampler, args):
         calls["n"] += 1
         if calls["n"] > 7:
             raise KeyboardInterrupt
-        return real(args)
+        return real(sampler, args)
 
     monkeypatch.setattr(S, "_process", dying)
     with pytest.raises(KeyboardInterrupt):
@@ -439,3 +439,66 @@ def test_spread_caps_keep_samples_from_late_images(dataset, tmp_path):
     # plain fills the cap from the first images' shards; spread writes some into every shard of WIDER images
     shards = lambda run: [len(np.load(p)) for p, _ in S.SampleStore(tmp_path / run).shard_files("train", "neg")]  # noqa: E731
     assert len(shards("spread")) > len(shards("plain"))
+
+
+
+def test_generation_on_the_worker_pool_matches_one_process(dataset, tmp_path):
+    """R-Net samples (with the previous P-Net's detections, run through OnnxBackend on that one net) come out
+    the same, shard for shard, from two worker processes of the project's pool as from this process."""
+    from openmtcnn.train.config import DetectionSamples
+    from openmtcnn.weights import resolve_weights
+
+    cfg = StageConfig(stage="rnet")
+    cfg.samples.detections = DetectionSamples(min_face_size=12.0, thresholds=[0.3, 0.6, 0.7])
+    cfg.samples.flush_every = 4
+    cfg.data.landmark_root = "landmarks"
+    prev = {"pnet": str(resolve_weights(None) / "pnet.onnx")}
+    quiet = lambda *a: None  # noqa: E731
+    runs = {}
+    for workers in (1, 2):
+        cfg.samples.workers = workers
+        runs[workers] = S.generate(cfg, dataset, tmp_path / f"w{workers}", prev, log=quiet)
+    assert runs[1]["counts"] == runs[2]["counts"] and runs[1]["errors"] == runs[2]["errors"]
+    a, b = S.SampleStore(tmp_path / "w1"), S.SampleStore(tmp_path / "w2")
+    for sp in S.SPLITS:
+        for t in ("neg", "pos", "part", "landmark"):
+            fa, fb = a.shard_files(sp, t), b.shard_files(sp, t)
+            assert [p.name for p, _ in fa] == [p.name for p, _ in fb]
+            for (ia, la), (ib, lb) in zip(fa, fb):
+                assert np.array_equal(np.load(ia), np.load(ib)) and np.array_equal(np.load(la), np.load(lb))
+    assert runs[1]["counts"]["train"]["neg"] > 0
+
+
+def test_sampler_mines_with_the_detectors_backend_on_the_stages_given(dataset):
+    """The previous stages' detections come from OnnxBackend loaded with just those nets: the same candidates
+    as the full weight set's P-Net gives."""
+    from openmtcnn.config import DetectConfig
+    from openmtcnn.detect.backends.onnx import OnnxBackend
+    from openmtcnn.detect.cascade import stage_pnet
+    from openmtcnn.weights import resolve_weights
+
+    cfg = StageConfig(stage="rnet")
+    sampler = S.Sampler(cfg, "", "", {"pnet": str(resolve_weights(None) / "pnet.onnx")}).start()
+    assert isinstance(sampler.backend, OnnxBackend) and set(sampler.backend.sessions) == {"pnet"}
+    image = load_image(REPO / "tests/fixtures/images/situation_room_480.jpg")
+    dcfg = DetectConfig(thresholds=(0.6, 0.7, 0.7))
+    np.testing.assert_array_equal(stage_pnet(image, sampler.backend, dcfg), stage_pnet(image, OnnxBackend(), dcfg))
+    assert S.Sampler(StageConfig(stage="pnet"), "", "", {}).start().backend is None
+
+
+def test_an_item_whose_work_fails_outright_is_reported_and_skipped(dataset, tmp_path, monkeypatch):
+    """What the pool answers for an item whose worker died (or whose work raised) is an error naming the item;
+    the run goes on and completes."""
+    cfg = StageConfig(stage="pnet")
+    cfg.samples.workers = 1
+    cfg.data.landmark_root = "landmarks"
+    real = S._process
+
+    def failing(sampler, args):
+        if args[0] == 2:
+            raise MemoryError("no room")
+        return real(sampler, args)
+
+    monkeypatch.setattr(S, "_process", failing)
+    progress = S.generate(cfg, dataset, tmp_path / "samples", log=lambda *a: None)
+    assert progress["complete"] and any("MemoryError: no room" in e for e in progress["errors"])

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 from ..config import WIDER_EVAL, DetectConfig
@@ -48,22 +46,16 @@ def _detection_options(p: argparse.ArgumentParser, defaults: DetectConfig, what:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _slug(label: str) -> str:
-    """A label made safe as a folder name for the default run folder."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
-
-
 def _detector(args):
-    from ..evaluate.runs import build_detector
+    """The detector of the flags and its description for the summary; a setting out of range is a usage error."""
+    from ..evaluate import runs
 
     from .options import UsageError, flag_message
 
     try:
-        det, info = build_detector(args.weights, args.threads, **detection_settings(args))
+        return runs.build_detector(args.weights, args.threads, **detection_settings(args))
     except ValueError as e:  # a setting out of range
         raise UsageError(flag_message(str(e))) from None
-    label = args.label or info["weights_name"] or "openmtcnn"
-    return det, info, label
 
 
 # --------------------------------------------------------------------------- widerface
@@ -97,138 +89,32 @@ def _add_widerface(sub) -> None:
     p.set_defaults(func=_checked(run_widerface))
 
 
-def _select_events(names: list[str], wanted: list[str] | None) -> list[str]:
-    if not wanted:
-        return names
-    if len(wanted) == 1 and wanted[0].isdigit():
-        return names[: int(wanted[0])]
-    unknown = [w for w in wanted if w not in names]
-    if unknown:
-        raise SystemExit(f"error: unknown event(s) {', '.join(unknown)}")
-    return [n for n in names if n in wanted]
-
-
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _elapsed_total(passes_file: Path) -> float:
-    """Elapsed seconds summed over the detection passes logged in ``passes.tsv``."""
-    if not passes_file.is_file():
-        return 0.0
-    total = 0.0
-    for line in passes_file.read_text(encoding="utf-8").splitlines():
-        parts = line.split("\t")
-        try:
-            total += float(parts[2])
-        except (IndexError, ValueError):
-            continue
-    return total
-
-
 def run_widerface(args) -> int:
     from ..evaluate import widerface as W
-    from ..evaluate.plots import plot_widerface_pr
-    from ..detect.parallel import DetectorSpec
-    from ..evaluate.runs import machine_info, now_iso, read_summary, write_json
+    from .options import UsageError
 
     if (args.images is None) == (args.pred is None):
         raise SystemExit("error: give exactly one of --images (run detection) or --pred (evaluate a prediction folder)")
-    t_start = time.perf_counter()
-    gt = W.WiderGroundTruth.load(args.gt) if args.gt else None
-    summary: dict = {"benchmark": "widerface", "date": now_iso(), "machine": machine_info()}
-
+    det = info = None
     if args.images is not None:
-        det, info, label = _detector(args)
-        out = args.out or Path("runs") / "widerface" / _slug(label)
-        pred_dir = out / "pred"
-        images = W.list_event_images(args.images)
-        events = _select_events(sorted({ev for ev, _ in images}), args.events)
-        images = [(ev, p) for ev, p in images if ev in set(events)]
-        print(f"{len(images)} images in {len(events)} events -> {pred_dir}", file=sys.stderr)
-
-        if args.jobs is None:
-            from ..detect.parallel import default_jobs
-
-            args.jobs = default_jobs()
-        # one process: the detector already loaded; more: each worker builds its own from the same settings
-        factory = (lambda: det) if args.jobs <= 1 else DetectorSpec(args.weights, det.config, args.threads)
+        det, info = _detector(args)
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill stops the pass cleanly and logs it
-        stats = W.detect_images(
-            factory, images, pred_dir, jobs=args.jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",
-            progress=not args.no_progress, time_limit=args.time_limit * 60 if args.time_limit is not None else None,
+    try:
+        summary = W.run(
+            images=args.images, pred=args.pred, gt=args.gt, out=args.out, detector=det, info=info, weights=args.weights,
+            threads=args.threads, label=args.label, events=args.events, compare=args.compare, jobs=args.jobs,
+            time_limit=args.time_limit * 60 if args.time_limit is not None else None, partial=args.partial,
+            progress=not args.no_progress,
         )
-        if stats.done:
-            with open(out / "passes.tsv", "a", encoding="utf-8") as f:
-                f.write(f"{now_iso()}\t{stats.done}\t{stats.seconds:.1f}\tjobs={args.jobs}\tthreads={args.threads}\t{summary['machine']['load_avg_at_start']}\n")
-        if stats.interrupted:
-            print(f"interrupted after {stats.done} images; rerun the same command to go on", file=sys.stderr)
-            return 130
-        n_timed, wall, cpu = W.total_time(out / "times.tsv")
-        elapsed = _elapsed_total(out / "passes.tsv")
-        summary.update(info)
-        summary["detection"] = {
-            "images": len(images),
-            "done_this_run": stats.done,
-            "skipped_already_done": stats.skipped,
-            "failed": stats.failed,
-            "jobs": args.jobs,
-            "elapsed_seconds": round(elapsed, 1),
-            "timed_images": n_timed,
-            "image_seconds_total": round(wall, 1),
-            "cpu_seconds_total": round(cpu, 1),
-            "cpu_seconds_per_image": round(cpu / n_timed, 4) if n_timed else None,
-            "complete": stats.done + stats.skipped + len(stats.failed) >= len(images),
-        }
-        print(
-            f"detection: {stats.done} done, {stats.skipped} already done, {len(stats.failed)} failed; "
-            f"elapsed {elapsed / 60:.1f} min over all passes, CPU {cpu / 60:.1f} min over {n_timed} images",
-            file=sys.stderr,
-        )
-    else:
-        pred_dir = args.pred
-        label = args.label or pred_dir.resolve().name
-        out = args.out or pred_dir.parent
-        events = None
-    summary.update({"label": label, "pred_dir": str(pred_dir)})
-
-    if gt is None:
-        print("no --gt: predictions written, AP not computed", file=sys.stderr)
-        return 0
-    if args.images is not None and not summary["detection"]["complete"] and not args.partial:
-        print("detection pass incomplete: rerun to go on, or add --partial to score the images done", file=sys.stderr)
-        return 0
-    if args.images is not None:
-        gt = gt.subset([e for e in gt.events if e in set(events)])
-    elif args.events:
-        gt = gt.subset(_select_events(gt.events, args.events))
-    if args.partial:
-        done = {(p.parent.name, p.stem) for p in Path(pred_dir).glob("*/*.txt")}
-        full = gt.image_count
-        gt = gt.only_images(done)
-        print(f"partial: scoring the {gt.image_count} of {full} images that have predictions", file=sys.stderr)
-        summary["partial"] = {"images_scored": gt.image_count, "images_in_set": full}
-    preds = W.read_predictions(pred_dir, gt)
-    if preds.missing:
-        print(f"warning: {len(preds.missing)} of {gt.image_count} images have no prediction file (counted as no detection)", file=sys.stderr)
-    results = W.evaluate(preds, gt)
-    summary.update(
-        {
-            "gt_dir": str(args.gt),
-            "events": len(gt.events),
-            "images": gt.image_count,
-            "missing_predictions": len(preds.missing),
-            "protocol": "official WIDER FACE evaluation: IoU >= 0.5 (+1 pixel boxes), score order, ignored faces, "
-            "scores normalised over all predictions, 1000 thresholds, VOC precision envelope",
-            **W.results_to_dict(results),
-            "wall_seconds": round(time.perf_counter() - t_start, 1),
-        }
-    )
-    json_path = write_json(out / "widerface.json", summary)
-    runs = [summary] + [read_summary(c) for c in args.compare]
-    png = plot_widerface_pr(runs, out / "widerface_pr.png")
-    print(f"{label}: AP easy {results['easy'].ap:.4f}  medium {results['medium'].ap:.4f}  hard {results['hard'].ap:.4f}")
-    print(f"summary {json_path}, PR curves {png}", file=sys.stderr)
+    except W.UnknownEvent as e:
+        raise UsageError(str(e)) from None
+    if "ap" in summary:
+        ap = summary["ap"]
+        print(f"{summary['label']}: AP easy {ap['easy']:.4f}  medium {ap['medium']:.4f}  hard {ap['hard']:.4f}")
     return 0
 
 
@@ -262,57 +148,23 @@ def _add_landmarks(sub) -> None:
 
 def run_landmarks_cmd(args) -> int:
     from ..evaluate import landmarks as L
-    from ..evaluate.plots import plot_ced
-    from ..evaluate.runs import machine_info, now_iso, write_json
 
-    t0 = time.perf_counter()
-    faces = L.read_landmark_list(args.list)
-    det, info, label = _detector(args)
-    if args.reframe is not None:
-        if args.reframe < 0:
-            print(f"error: --reframe must be >= 0, got {args.reframe}", file=sys.stderr)
-            return 2
-        label += f", reframed {args.reframe} px"
-    out = args.out or Path("runs") / "landmarks" / _slug(label)
-    print(f"{len(faces)} faces from {args.list}", file=sys.stderr)
-    run = L.run_landmarks(faces, args.images, det, end_to_end=not args.no_end_to_end, progress=not args.no_progress,
-                          reframe_pad=args.reframe)
-    res = L.summarise(run, args.match_iou)
-    summary = {
-        "benchmark": "landmarks",
-        "label": label,
-        "date": now_iso(),
-        "machine": machine_info(),
-        **info,
-        "list": str(args.list),
-        "faces": len(faces),
-        "end_to_end": not args.no_end_to_end,
-        "reframe_pad": args.reframe,
-        "protocol": "mean point-to-point error / distance between the annotated eye centres; failure: error > 10 %",
-        **res,
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-    }
-    json_path = write_json(out / "landmarks.json", summary)
-    curves = []
-    for name, kinds in res["ced"].items():
-        s = res["subsets"][name]
-        if not s["onet_gt"]["count"]:
-            continue
-        curves.append((f"O-Net on box, {s['display']} ({s['onet_gt']['nme'] * 100:.2f} %)", kinds["onet_gt"]["x"], kinds["onet_gt"]["y"]))
-        if not args.no_end_to_end and s["end_to_end"]["count"]:
-            e = s["end_to_end"]
-            curves.append((f"end to end, {s['display']} ({e['nme'] * 100:.2f} %, found {e['found_share'] * 100:.1f} %)", kinds["end_to_end"]["x"], kinds["end_to_end"]["y"]))
-    png = plot_ced(curves, out / "landmarks_ced.png", title=f"Landmarks: {label}")
-    for name, s in res["subsets"].items():
+    if args.reframe is not None and args.reframe < 0:
+        print(f"error: --reframe must be >= 0, got {args.reframe}", file=sys.stderr)
+        return 2
+    det, info = _detector(args)
+    end_to_end = not args.no_end_to_end
+    summary = L.run(args.list, args.images, detector=det, info=info, out=args.out, label=args.label, match_iou=args.match_iou,
+                    end_to_end=end_to_end, reframe_pad=args.reframe, progress=not args.no_progress)
+    for s in summary["subsets"].values():
         o, e = s["onet_gt"], s["end_to_end"]
         if not o["count"]:
             print(f"{s['display']:>5}: {s['faces']} faces, none readable")
             continue
         line = f"{s['display']:>5}: {s['faces']} faces; O-Net on box NME {o['nme'] * 100:.2f} % (fail@10% {o['failure_rate_10'] * 100:.1f} %)"
-        if not args.no_end_to_end and e["count"]:
+        if end_to_end and e["count"]:
             line += f"; end to end NME {e['nme'] * 100:.2f} % on {e['found']} found ({e['found_share'] * 100:.1f} %)"
         print(line)
-    print(f"summary {json_path}, CED {png}", file=sys.stderr)
     return 0
 
 
@@ -331,71 +183,19 @@ def _add_fddb(sub) -> None:
     p.add_argument("--images", type=Path, required=True, help="FDDB image root (originalPics)")
     p.add_argument("--pred", type=Path, nargs="+", default=None, help="existing detection files (FDDB output format): evaluate them, no detection")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/fddb/LABEL)")
+    p.add_argument("--jobs", type=int, default=None, help="detection worker processes, one thread each (default: one per CPU)")
     _detection_options(p, DetectConfig(), "everyday MTCNN settings")
     p.set_defaults(func=_checked(run_fddb_cmd))
 
 
 def run_fddb_cmd(args) -> int:
     from ..evaluate import fddb as F
-    from ..imaging import image_size
-    from ..evaluate.formats import detections_xywhs
-    from ..evaluate.plots import plot_roc
-    from ..evaluate.runs import machine_info, now_iso, write_json
-    from ..imaging import ImageError, load_image
 
-    t0 = time.perf_counter()
-    annotations: dict = {}
-    folds = []
-    for k in F.FOLDS:
-        ell = args.folds / f"FDDB-fold-{k}-ellipseList.txt"
-        if ell.is_file():
-            annotations.update(F.read_ellipses(ell))
-            folds.append(k)
-    if not annotations:
-        raise SystemExit(f"error: no FDDB-fold-XX-ellipseList.txt in {args.folds}")
-    summary: dict = {"benchmark": "fddb", "date": now_iso(), "machine": machine_info(), "folds": folds}
-    failed = []
-    if args.pred:
-        label = args.label or args.pred[0].stem
-        out = args.out or Path("runs") / "fddb" / _slug(label)
-        detections: dict = {}
-        for f in args.pred:
-            detections.update(F.read_detections(f))
-    else:
-        det, info, label = _detector(args)
-        summary.update(info)
-        out = args.out or Path("runs") / "fddb" / _slug(label)
-        detections = {}
-        for k in folds:
-            names = F.read_fold(args.folds / f"FDDB-fold-{k}.txt")
-            rows = []
-            for name in names:
-                try:
-                    rgb = load_image(args.images / f"{name}.jpg")
-                except ImageError as e:
-                    failed.append(str(e))
-                    print(f"skipped: {e}", file=sys.stderr)
-                    continue
-                r = det.detect_rgb(rgb)
-                detections[name] = detections_xywhs(r.boxes, r.scores)
-                rows.append((name, detections[name]))
-            F.write_detections(out / f"fold-{k}-out.txt", rows)
-    sizes = {}
-    for name in annotations:
-        try:
-            sizes[name] = image_size(args.images / f"{name}.jpg")
-        except ImageError as e:
-            failed.append(str(e))
-    missing = [n for n in annotations if n not in sizes]
-    if missing:
-        print(f"warning: {len(missing)} annotated images unreadable, left out of the ROC", file=sys.stderr)
-    roc = F.evaluate({n: a for n, a in annotations.items() if n in sizes}, detections, sizes)
-    out.mkdir(parents=True, exist_ok=True)
-    roc.save_official(out / "fddb_")
-    summary.update({"label": label, "images": len(sizes), "failed": failed, **roc.to_dict(), "wall_seconds": round(time.perf_counter() - t0, 1)})
-    write_json(out / "fddb.json", summary)
-    plot_roc([(f"{label} discrete", roc.fp, roc.tpr_disc), (f"{label} continuous", roc.fp, roc.tpr_cont)], out / "fddb_roc.png")
-    print(f"{label}: TPR at 2000 FP discrete {roc.tpr_at(2000):.4f}, continuous {roc.tpr_at(2000, 'cont'):.4f} ({roc.faces} faces)")
+    det, info = (None, None) if args.pred else _detector(args)
+    s = F.run(args.folds, args.images, pred=args.pred, detector=det, info=info, weights=args.weights, threads=args.threads,
+              out=args.out, label=args.label, jobs=args.jobs)
+    tpr = s["tpr_at_fp"]
+    print(f"{s['label']}: TPR at 2000 FP discrete {tpr['disc']['2000']:.4f}, continuous {tpr['cont']['2000']:.4f} ({s['faces']} faces)")
     return 0
 
 
@@ -420,25 +220,15 @@ def _add_stages(sub) -> None:
 
 
 def run_stages_cmd(args) -> int:
-    from ..evaluate.runs import machine_info, now_iso, write_json
-    from ..evaluate.stages import recall_table, stage_recall
-    from ..datasets.wider import WiderGroundTruth
+    from ..evaluate.stages import recall_table, run
 
     if args.every < 1:
         raise SystemExit(f"--every must be >= 1, got {args.every}")
-    t0 = time.perf_counter()
-    gt = WiderGroundTruth.load(args.gt)
-    det, info, label = _detector(args)
-    res = stage_recall(gt, args.images, det.backend, det.config, every=args.every, iou=args.iou, progress=not args.no_progress)
-    for msg in res["unreadable"]:
-        print(f"skipped: {msg}", file=sys.stderr)
-    out = args.out or Path("runs") / "stages" / _slug(label)
-    summary = {"benchmark": "stages", "label": label, "date": now_iso(), "machine": machine_info(), **info, **res,
-               "wall_seconds": round(time.perf_counter() - t0, 1)}
-    path = write_json(out / "stages.json", summary)
-    print(f"{label}: {res['images']} WIDER val images (every {args.every}-th), IoU >= {args.iou}")
-    print(recall_table(res))
-    print(f"summary {path}", file=sys.stderr)
+    det, info = _detector(args)
+    summary = run(args.gt, args.images, detector=det, info=info, out=args.out, label=args.label, every=args.every, iou=args.iou,
+                  progress=not args.no_progress)
+    print(f"{summary['label']}: {summary['images']} WIDER val images (every {args.every}-th), IoU >= {args.iou}")
+    print(recall_table(summary))
     return 0
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -87,6 +87,7 @@ def detect_files(
     threads: int = 1,
     keep_images: bool = False,
     ordered: bool = True,
+    detector: Callable[[], Any] | None = None,
 ) -> Iterator[FileResult]:
     """Detect faces in image files on ``jobs`` processes (default: one per CPU), one
     :class:`FileResult` per path (in order unless ``ordered=False``); unreadable images
@@ -96,8 +97,10 @@ def detect_files(
     never re-run the script; :mod:`openmtcnn.detect.pool`); a worker that cannot start (weights
     that do not load) raises :class:`WorkerError` at once. ``threads``: CPU threads per process
     (:class:`~openmtcnn.Detector`'s ``threads``). ``keep_images``: also return each
-    decoded RGB array (to draw on or crop from; costs a copy between processes)."""
-    spec = DetectorSpec(None if weights is None else str(weights), config or DetectConfig(), threads=threads)
+    decoded RGB array (to draw on or crop from; costs a copy between processes). ``detector``: what makes each
+    worker's detector instead of ``weights``, ``config`` and ``threads`` (any object with ``detect_rgb(rgb, source=)``;
+    it must pickle when ``jobs`` > 1, as :class:`DetectorSpec` does; with ``jobs=1``, e.g. ``lambda: my_detector``)."""
+    spec = detector or DetectorSpec(None if weights is None else str(weights), config or DetectConfig(), threads=threads)
     n = default_jobs() if jobs is None else int(jobs)
     items = [(os.fspath(p), keep_images) for p in paths]
     return worker_map(spec, _detect_file, items, min(n, max(1, len(paths))), ordered=ordered, on_error=_file_failed)

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .formats import FormatError, read_blocks, write_blocks
+from .runs import default_out, detector_factory, log_stderr, run_label
 
 FOLDS = tuple(f"{k:02d}" for k in range(1, 11))
 
@@ -207,3 +209,96 @@ def evaluate(
         ov = region_overlaps(ell, det, image_sizes[name])
         per_image.append(image_roc(ov, det[:, 4]))
     return combine(per_image)
+
+
+# --------------------------------------------------------------------------- a whole run
+
+
+def run(
+    folds: str | os.PathLike,
+    images: str | os.PathLike,
+    *,
+    pred: Sequence[str | os.PathLike] | None = None,
+    detector: Any = None,
+    info: dict[str, Any] | None = None,
+    weights: str | None = None,
+    threads: int | None = 1,
+    out: str | os.PathLike | None = None,
+    label: str | None = None,
+    jobs: int | None = None,
+    log: Callable[[str], None] = log_stderr,
+) -> dict[str, Any]:
+    """One FDDB evaluation: the folds whose ellipse lists are in ``folds``, detections read from the ``pred``
+    files or made by ``detector`` (described by ``info``, :func:`~openmtcnn.evaluate.runs.build_detector`) on
+    ``IMAGES/NAME.jpg`` through :func:`~openmtcnn.detect.parallel.detect_files` (``jobs`` processes, default one
+    per CPU, each building ``DetectorSpec(weights, detector.config, threads)``; one: ``detector`` itself), written
+    per fold as ``OUT/fold-XX-out.txt``. Writes the official ROC files ``OUT/fddb_{Disc,Cont}ROC.txt``,
+    ``OUT/fddb.json`` (the returned summary) and ``OUT/fddb_roc.png``; ``OUT`` defaults to ``runs/fddb/LABEL``.
+    Unreadable images are logged, listed in ``failed`` and left out of the ROC."""
+    from ..detect.parallel import default_jobs, detect_files
+    from ..imaging import ImageError, image_size
+    from .formats import detections_xywhs
+    from .plots import plot_roc
+    from .runs import machine_info, now_iso, write_json
+
+    t0 = time.perf_counter()
+    folds, images = Path(folds), Path(images)
+    annotations: dict = {}
+    fold_ids = []
+    for k in FOLDS:
+        ell = folds / f"FDDB-fold-{k}-ellipseList.txt"
+        if ell.is_file():
+            annotations.update(read_ellipses(ell))
+            fold_ids.append(k)
+    if not annotations:
+        raise FormatError(f"{folds}: no FDDB-fold-XX-ellipseList.txt")
+    summary: dict = {"benchmark": "fddb", "date": now_iso(), "machine": machine_info(), "folds": fold_ids}
+    failed = []
+    detections: dict = {}
+    if pred:
+        label = label or Path(pred[0]).stem
+        out = Path(out) if out else default_out("fddb", label)
+        for f in pred:
+            detections.update(read_detections(f))
+    else:
+        if detector is None:
+            raise ValueError("detection needs a detector (evaluate.runs.build_detector), or give pred files")
+        info = info or {}
+        summary.update(info)
+        label = run_label(label, info)
+        out = Path(out) if out else default_out("fddb", label)
+        names = {k: read_fold(folds / f"FDDB-fold-{k}.txt") for k in fold_ids}
+        jobs = default_jobs() if jobs is None else jobs
+        factory = detector_factory(detector, weights, threads, jobs)
+        results = detect_files([images / f"{n}.jpg" for k in fold_ids for n in names[k]], jobs=jobs, detector=factory)
+        try:
+            for k in fold_ids:
+                rows = []
+                for name in names[k]:
+                    r = next(results)  # in the order given
+                    if r.result is None:
+                        failed.append(r.error)
+                        log(f"skipped: {r.error}")
+                        continue
+                    detections[name] = detections_xywhs(r.result.boxes, r.result.scores)
+                    rows.append((name, detections[name]))
+                write_detections(out / f"fold-{k}-out.txt", rows)
+        finally:
+            results.close()  # stops the workers
+    sizes = {}
+    for name in annotations:
+        try:
+            sizes[name] = image_size(images / f"{name}.jpg")
+        except ImageError as e:
+            failed.append(str(e))
+    missing = [n for n in annotations if n not in sizes]
+    if missing:
+        log(f"warning: {len(missing)} annotated images unreadable, left out of the ROC")
+    roc = evaluate({n: a for n, a in annotations.items() if n in sizes}, detections, sizes)
+    out.mkdir(parents=True, exist_ok=True)
+    roc.save_official(out / "fddb_")
+    summary.update({"label": label, "images": len(sizes), "failed": failed, **roc.to_dict(),
+                    "wall_seconds": round(time.perf_counter() - t0, 1)})
+    write_json(out / "fddb.json", summary)
+    plot_roc([(f"{label} discrete", roc.fp, roc.tpr_disc), (f"{label} continuous", roc.fp, roc.tpr_cont)], out / "fddb_roc.png")
+    return summary

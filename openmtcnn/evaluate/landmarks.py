@@ -22,9 +22,10 @@ points 1 and 2); the failure rate is the share of faces whose error is above
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -38,7 +39,8 @@ from ..ops import boxes as B
 from ..ops import landmarks as L
 from ..ops.landmarks import normalised_errors
 from ..ops.crops import crop_boxes, to_net_input
-from ..datasets.landmarks import LandmarkFace, read_landmark_list  # noqa: F401  (evaluation reads them here)
+from ..datasets.landmarks import LandmarkFace, read_landmark_list
+from .runs import default_out, log_stderr, run_label
 
 FAILURE_THRESHOLD = 0.10
 MATCH_IOU = 0.3
@@ -202,3 +204,67 @@ def summarise(run: LandmarkRun, match_iou: float = MATCH_IOU) -> dict[str, Any]:
     out["match_iou"] = match_iou
     out["failed_images"] = run.failed
     return out
+
+
+PROTOCOL = "mean point-to-point error / distance between the annotated eye centres; failure: error > 10 %"
+
+
+def run(
+    list_path: str | os.PathLike,
+    images: str | os.PathLike,
+    *,
+    detector: Any,
+    info: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    label: str | None = None,
+    match_iou: float = MATCH_IOU,
+    end_to_end: bool = True,
+    reframe_pad: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = log_stderr,
+) -> dict[str, Any]:
+    """One landmark evaluation of ``detector`` (described by ``info``, :func:`~openmtcnn.evaluate.runs.build_detector`)
+    on the faces of ``list_path`` (paths relative to ``images``): writes ``OUT/landmarks.json`` (the returned
+    summary) and the CED plot ``OUT/landmarks_ced.png``. ``OUT`` defaults to ``runs/landmarks/LABEL``;
+    ``reframe_pad``: see :func:`run_landmarks`."""
+    from .plots import plot_ced
+    from .runs import machine_info, now_iso, write_json
+
+    t0 = time.perf_counter()
+    faces = read_landmark_list(list_path)
+    info = info or {}
+    label = run_label(label, info)
+    if reframe_pad is not None:
+        label += f", reframed {reframe_pad} px"
+    out = Path(out) if out else default_out("landmarks", label)
+    log(f"{len(faces)} faces from {list_path}")
+    res = summarise(run_landmarks(faces, images, detector, end_to_end=end_to_end, progress=progress, reframe_pad=reframe_pad),
+                    match_iou)
+    summary = {
+        "benchmark": "landmarks",
+        "label": label,
+        "date": now_iso(),
+        "machine": machine_info(),
+        **info,
+        "list": str(list_path),
+        "faces": len(faces),
+        "end_to_end": end_to_end,
+        "reframe_pad": reframe_pad,
+        "protocol": PROTOCOL,
+        **res,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    json_path = write_json(out / "landmarks.json", summary)
+    curves = []
+    for name, kinds in res["ced"].items():
+        s = res["subsets"][name]
+        if not s["onet_gt"]["count"]:
+            continue
+        curves.append((f"O-Net on box, {s['display']} ({s['onet_gt']['nme'] * 100:.2f} %)", kinds["onet_gt"]["x"], kinds["onet_gt"]["y"]))
+        if end_to_end and s["end_to_end"]["count"]:
+            e = s["end_to_end"]
+            curves.append((f"end to end, {s['display']} ({e['nme'] * 100:.2f} %, found {e['found_share'] * 100:.1f} %)",
+                           kinds["end_to_end"]["x"], kinds["end_to_end"]["y"]))
+    png = plot_ced(curves, out / "landmarks_ced.png", title=f"Landmarks: {label}")
+    log(f"summary {json_path}, CED {png}")
+    return summary

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,31 @@ def build_detector(weights: str | None, threads: int | None, **settings: Any):
         "threads": threads,
     }
     return det, info
+
+
+def run_label(label: str | None, info: dict[str, Any] | None) -> str:
+    """A run's name in tables and plots: the one given, else the weight set's name."""
+    return label or (info or {}).get("weights_name") or "openmtcnn"
+
+
+def detector_factory(detector: Any, weights: str | None, threads: int | None, jobs: int):
+    """What each detection process of a run uses: ``detector`` itself when it is this one process
+    (``jobs`` <= 1), else a picklable spec of its weights and settings that each worker builds its own from."""
+    if jobs <= 1:
+        return lambda: detector
+    from ..detect.parallel import DetectorSpec
+
+    return DetectorSpec(weights, detector.config, threads)
+
+
+def default_out(benchmark: str, label: str) -> Path:
+    """A run's folder when none is given: ``runs/BENCHMARK/LABEL`` (the label made safe as a folder name)."""
+    return Path("runs") / benchmark / (re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run")
+
+
+def log_stderr(message: str) -> None:
+    """Where a run's progress messages go by default (its results go to the caller)."""
+    print(message, file=sys.stderr)
 
 
 def machine_info() -> dict[str, Any]:

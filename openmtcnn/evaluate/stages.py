@@ -11,8 +11,9 @@ any score threshold, so the last column bounds the AP curve's recall.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from ..ops import boxes as B
 from ..stages import STAGES
 from .formats import xywh_to_xyxy
 from ..datasets.wider import SETTINGS, WiderGroundTruth
+from .runs import default_out, log_stderr, run_label
 
 
 def cascade_stage_boxes(rgb: np.ndarray, backend: Backend, cfg: DetectConfig) -> dict[str, np.ndarray]:
@@ -106,3 +108,35 @@ def recall_table(result: dict[str, Any]) -> str:
     c = result["candidates_per_image"]
     lines.append(f"| boxes per image | | {c['pnet']:.0f} | {c['rnet']:.0f} | {c['onet']:.1f} |")
     return "\n".join(lines)
+
+
+def run(
+    gt: str | os.PathLike,
+    images: str | os.PathLike,
+    *,
+    detector: Any,
+    info: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    label: str | None = None,
+    every: int = 20,
+    iou: float = 0.5,
+    progress: bool = True,
+    log: Callable[[str], None] = log_stderr,
+) -> dict[str, Any]:
+    """Recall after each stage of ``detector``'s cascade (its backend and settings; described by ``info``) on every
+    ``every``-th image of the WIDER val ground truth folder ``gt``: writes ``OUT/stages.json`` (the returned
+    summary; default ``runs/stages/LABEL``). Unreadable images are logged and listed in ``unreadable``."""
+    from .runs import machine_info, now_iso, write_json
+
+    t0 = time.perf_counter()
+    truth = WiderGroundTruth.load(gt)
+    info = info or {}
+    label = run_label(label, info)
+    res = stage_recall(truth, images, detector.backend, detector.config, every=every, iou=iou, progress=progress)
+    for msg in res["unreadable"]:
+        log(f"skipped: {msg}")
+    out = Path(out) if out else default_out("stages", label)
+    summary = {"benchmark": "stages", "label": label, "date": now_iso(), "machine": machine_info(), **info, **res,
+               "wall_seconds": round(time.perf_counter() - t0, 1)}
+    log(f"summary {write_json(out / 'stages.json', summary)}")
+    return summary

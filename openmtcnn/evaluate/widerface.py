@@ -1,31 +1,8 @@
-"""WIDER FACE validation: ground truth, submission files and AP, following the official evaluation.
+"""WIDER FACE validation runs: a resumable detection pass writing submission files, and a whole evaluation
+(detect and/or score, summary, PR plot) in :func:`run`.
 
-The official code (``eval_tools``: ``wider_eval.m``, ``read_pred.m``,
-``norm_score.m``, ``evaluation.m``, ``VOCap.m``) does, and so do we:
-
-1. Read each image's predictions ``x y w h score`` (a missing file means no
-   predictions) and sort them by score, highest first (stable).
-2. Normalise the scores with the minimum and maximum over *all* predictions
-   of all images: ``(s - min) / (max - min)``.
-3. Per setting (easy, medium, hard) and image: the ``gt_list`` of that
-   setting's ``.mat`` file names the faces that count; the others are ignored.
-   Images with no face or no prediction add nothing but their kept faces to
-   the face count. Each prediction, in score order, takes the face it
-   overlaps most (IoU with the "+1 pixel" convention of ``boxoverlap``, i.e.
-   areas ``(w + 1) * (h + 1)``); if that IoU >= 0.5: an ignored face makes the
-   prediction drop out (neither TP nor FP), a kept face not yet found is
-   recalled; a prediction matching nothing, or a face already found, stays a
-   proposal (FP).
-4. For thresholds ``t = 1 - k/1000``, ``k = 1..1000``: per image, the
-   predictions with score >= t give the number of proposals and of recalled
-   faces; summed over images: precision = recalled / proposals, recall =
-   recalled / kept faces.
-5. AP = area under the precision envelope (``VOCap``): sentinels (0, 0) and
-   (1, 0), precision made non-increasing from the right (NaN, from 0/0, is
-   skipped as MATLAB's ``max`` skips it), summed over recall steps.
-
-One departure, for a case the official code turns into NaN: when every
-prediction has the same score, all normalised scores are 1.
+The AP itself, exactly as the official evaluation computes it, is in :mod:`.widerface_ap`; its names are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -39,204 +16,39 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..detect.parallel import detect_file, worker_map
-from ..datasets.wider import GT_FILES, SETTINGS, GroundTruthError, WiderGroundTruth  # noqa: F401  (evaluation reads them here)
 from ..imaging import is_image_path
-from ..ops import boxes as B
-from .formats import FormatError, detections_xywhs, format_block, read_blocks, write_text_atomic
+from .formats import detections_xywhs
+from .runs import default_out, detector_factory, log_stderr, run_label
+from .widerface_ap import (  # noqa: F401  (the evaluation's names, importable from here)
+    GT_FILES,
+    IOU_THRESHOLD,
+    SETTINGS,
+    THRESH_NUM,
+    GroundTruthError,
+    Predictions,
+    SettingResult,
+    WiderGroundTruth,
+    evaluate,
+    image_eval,
+    image_pr_info,
+    normalise_scores,
+    prediction_path,
+    read_prediction,
+    read_predictions,
+    results_to_dict,
+    sort_by_score,
+    thresholds,
+    voc_ap,
+    wider_iou,
+    write_prediction,
+)
 
-IOU_THRESHOLD = 0.5
-THRESH_NUM = 1000
-
-
-# --------------------------------------------------------------------------- predictions
-
-
-def prediction_path(pred_dir: str | os.PathLike, event: str, name: str) -> Path:
-    """Where an image's submission file lives: ``PRED_DIR/EVENT/NAME.txt``."""
-    return Path(pred_dir) / event / f"{name}.txt"
-
-
-def write_prediction(pred_dir: str | os.PathLike, event: str, name: str, rows: np.ndarray) -> Path:
-    """Write one image's ``x y w h score`` rows in the official submission format (atomically)."""
-    p = prediction_path(pred_dir, event, name)
-    write_text_atomic(p, format_block(name, rows))
-    return p
-
-
-def read_prediction(path: str | os.PathLike) -> np.ndarray:
-    """One submission file -> ``(N, 5)`` rows ``x y w h score`` in file order."""
-    blocks = read_blocks(path, columns=5)
-    if not blocks:
-        raise FormatError(f"{path}: empty prediction file (expected the image name, a count and x y w h score lines)")
-    return blocks[0][1]
-
-
-@dataclass
-class Predictions:
-    """Per image ``(N, 5)`` rows ``x y w h score``, indexed like the ground truth; ``missing``: images without a file."""
-
-    rows: list[list[np.ndarray]]
-    missing: list[str] = field(default_factory=list)
+#: how the summary describes the protocol
+PROTOCOL = ("official WIDER FACE evaluation: IoU >= 0.5 (+1 pixel boxes), score order, ignored faces, "
+            "scores normalised over all predictions, 1000 thresholds, VOC precision envelope")
 
 
-def read_predictions(pred_dir: str | os.PathLike, gt: WiderGroundTruth) -> Predictions:
-    """Read ``PRED_DIR/EVENT/NAME.txt`` for every ground-truth image; a missing file counts as no prediction."""
-    d = Path(pred_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: prediction folder not found")
-    rows: list[list[np.ndarray]] = [[np.zeros((0, 5)) for _ in f] for f in gt.files]
-    missing = []
-    for i, j, ev, name in gt.items():
-        p = prediction_path(d, ev, name)
-        if p.is_file():
-            rows[i][j] = read_prediction(p)
-        else:
-            missing.append(f"{ev}/{name}")
-    return Predictions(rows, missing)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def sort_by_score(rows: np.ndarray) -> np.ndarray:
-    """Rows ordered by score, highest first; equal scores keep file order (as MATLAB's stable sort)."""
-    return rows[np.argsort(-rows[:, 4], kind="stable")]
-
-
-def normalise_scores(rows: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    """``(s - min) / (max - min)`` over all predictions of all images (``norm_score.m``).
-
-    As in the official code the running maximum starts at the smallest
-    positive float32 and the minimum at the largest float32.
-    """
-    lo, hi = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
-    for ev in rows:
-        for r in ev:
-            if len(r):
-                lo, hi = min(lo, float(r[:, 4].min())), max(hi, float(r[:, 4].max()))
-    span = hi - lo
-    out = []
-    for ev in rows:
-        ev_out = []
-        for r in ev:
-            r = r.copy()
-            if len(r):
-                r[:, 4] = (r[:, 4] - lo) / span if span > 0 else 1.0
-            ev_out.append(r)
-        out.append(ev_out)
-    return out
-
-
-def wider_iou(pred_xywh: np.ndarray, gt_xywh: np.ndarray) -> np.ndarray:
-    """IoU ``(len(pred), len(gt))`` as the official ``boxoverlap``: a box ``x y w h`` spans ``w + 1`` pixels."""
-    def corners(b: np.ndarray) -> np.ndarray:
-        b = np.asarray(b, dtype=np.float64)[:, :4]
-        return np.column_stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] + 1, b[:, 1] + b[:, 3] + 1])
-
-    return B.box_iou(corners(pred_xywh), corners(gt_xywh))
-
-
-def image_eval(
-    pred: np.ndarray, gt: np.ndarray, keep: np.ndarray, iou_threshold: float = IOU_THRESHOLD
-) -> tuple[np.ndarray, np.ndarray]:
-    """Match one image's score-sorted predictions to its faces (``image_evaluation`` of ``evaluation.m``).
-
-    ``keep``: boolean per face (False = ignored). Returns ``pred_recall``
-    (kept faces found by predictions ``0..h``) and ``proposal`` (False where the
-    prediction matched an ignored face and drops out).
-    """
-    overlaps = wider_iou(pred, gt)
-    state = np.zeros(len(gt), dtype=np.int8)  # 0 not found, 1 found, -1 ignored and hit
-    proposal = np.ones(len(pred), dtype=bool)
-    pred_recall = np.zeros(len(pred), dtype=np.int64)
-    found = 0
-    best = overlaps.argmax(axis=1)  # first maximum, as MATLAB's max
-    best_ov = overlaps[np.arange(len(pred)), best]
-    for h in range(len(pred)):
-        if best_ov[h] >= iou_threshold:
-            j = best[h]
-            if not keep[j]:
-                state[j] = -1
-                proposal[h] = False
-            elif state[j] == 0:
-                state[j] = 1
-                found += 1
-        pred_recall[h] = found
-    return pred_recall, proposal
-
-
-def thresholds(thresh_num: int = THRESH_NUM) -> np.ndarray:
-    """``1 - k / thresh_num`` for ``k = 1..thresh_num``, computed as the official code does."""
-    return 1 - np.arange(1, thresh_num + 1) / thresh_num
-
-
-def image_pr_info(scores: np.ndarray, proposal: np.ndarray, pred_recall: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """``(T, 2)``: per threshold, proposals and recalled faces among the predictions scoring >= it."""
-    n_above = (scores[None, :] >= thr[:, None]).sum(axis=1)  # scores are sorted, so this is "last index + 1"
-    out = np.zeros((len(thr), 2))
-    has = n_above > 0
-    cum_prop = np.cumsum(proposal)
-    out[has, 0] = cum_prop[n_above[has] - 1]
-    out[has, 1] = pred_recall[n_above[has] - 1]
-    return out
-
-
-def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
-    """Area under the precision envelope (``VOCap.m``); NaN precisions are skipped as MATLAB's ``max`` does."""
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    for i in range(len(mpre) - 2, -1, -1):
-        mpre[i] = np.fmax(mpre[i], mpre[i + 1])
-    i = np.nonzero(mrec[1:] != mrec[:-1])[0] + 1
-    return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
-
-
-@dataclass
-class SettingResult:
-    """One setting's outcome: AP, the PR curve at the 1000 thresholds and the face count."""
-
-    ap: float
-    precision: np.ndarray
-    recall: np.ndarray
-    faces: int
-
-
-def evaluate(
-    preds: Predictions | list[list[np.ndarray]],
-    gt: WiderGroundTruth,
-    iou_threshold: float = IOU_THRESHOLD,
-    thresh_num: int = THRESH_NUM,
-) -> dict[str, SettingResult]:
-    """AP and PR curve for easy, medium and hard, exactly as the official evaluation."""
-    rows = preds.rows if isinstance(preds, Predictions) else preds
-    if len(rows) != len(gt.events) or any(len(r) != len(f) for r, f in zip(rows, gt.files)):
-        raise ValueError("predictions are not indexed like the ground truth (use read_predictions)")
-    rows = normalise_scores([[sort_by_score(np.asarray(r, dtype=np.float64).reshape(-1, 5)) for r in ev] for ev in rows])
-    thr = thresholds(thresh_num)
-    out = {}
-    for s in SETTINGS:
-        pr = np.zeros((thresh_num, 2))
-        faces = 0
-        for i, j, _, _ in gt.items():
-            keep_idx = gt.keep[s][i][j]
-            faces += len(keep_idx)
-            g, p = gt.boxes[i][j], rows[i][j]
-            if len(g) == 0 or len(p) == 0:
-                continue
-            keep = np.zeros(len(g), dtype=bool)
-            keep[keep_idx] = True
-            pred_recall, proposal = image_eval(p, g, keep, iou_threshold)
-            pr += image_pr_info(p[:, 4], proposal, pred_recall, thr)
-        if faces == 0:
-            raise GroundTruthError(f"setting {s}: no face counts, AP undefined")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = pr[:, 1] / pr[:, 0]
-        recall = pr[:, 1] / faces
-        out[s] = SettingResult(voc_ap(recall, precision), precision, recall, faces)
-    return out
-
-
-# --------------------------------------------------------------------------- running a detector
+# --------------------------------------------------------------------------- the detection pass
 
 
 def list_event_images(images_dir: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -368,13 +180,164 @@ def total_time(times_file: str | os.PathLike) -> tuple[int, float, float]:
     return len(per), float(sum(v[0] for v in per.values())), float(sum(v[1] for v in per.values()))
 
 
-def results_to_dict(results: dict[str, SettingResult], decimals: int = 5) -> dict[str, Any]:
-    """JSON-ready AP, face counts and PR curves (NaN precision written as null)."""
-    def clean(a: np.ndarray) -> list[float | None]:
-        return [None if not np.isfinite(v) else round(float(v), decimals) for v in a]
+# --------------------------------------------------------------------------- a whole run
 
-    return {
-        "ap": {s: round(r.ap, 6) for s, r in results.items()},
-        "faces": {s: r.faces for s, r in results.items()},
-        "curves": {s: {"precision": clean(r.precision), "recall": clean(r.recall)} for s, r in results.items()},
-    }
+
+class UnknownEvent(ValueError):
+    """An event asked for that the images or the ground truth do not have."""
+
+
+def select_events(names: list[str], wanted: list[str] | None) -> list[str]:
+    """``wanted`` event names (all when empty; one number ``N``: the first ``N``) in ``names``' order."""
+    if not wanted:
+        return names
+    if len(wanted) == 1 and wanted[0].isdigit():
+        return names[: int(wanted[0])]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise UnknownEvent(f"unknown event(s) {', '.join(unknown)}")
+    return [n for n in names if n in wanted]
+
+
+def elapsed_total(passes_file: str | os.PathLike) -> float:
+    """Elapsed seconds summed over the detection passes logged in ``passes.tsv``."""
+    p = Path(passes_file)
+    if not p.is_file():
+        return 0.0
+    total = 0.0
+    for line in p.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        try:
+            total += float(parts[2])
+        except (IndexError, ValueError):
+            continue
+    return total
+
+
+def run(
+    *,
+    images: str | os.PathLike | None = None,
+    pred: str | os.PathLike | None = None,
+    gt: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    detector: Any = None,
+    info: dict[str, Any] | None = None,
+    weights: str | None = None,
+    threads: int | None = 1,
+    label: str | None = None,
+    events: list[str] | None = None,
+    compare: Sequence[str | os.PathLike] = (),
+    jobs: int | None = None,
+    time_limit: float | None = None,
+    partial: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = log_stderr,
+) -> dict[str, Any]:
+    """One WIDER FACE evaluation: detect over ``images`` (resumable) or take the prediction folder ``pred``,
+    then score with the ground truth folder ``gt``; returns the summary.
+
+    Detection: ``detector`` and its description ``info`` (:func:`~openmtcnn.evaluate.runs.build_detector`)
+    write ``OUT/pred/EVENT/NAME.txt``; ``jobs`` > 1 (default: one per CPU) runs worker processes that build
+    ``DetectorSpec(weights, detector.config, threads)``. Each pass is logged in ``OUT/passes.tsv``, per-image
+    times in ``OUT/times.tsv``, unreadable images in ``OUT/errors.txt``. A pass stopped by Ctrl-C
+    (``KeyboardInterrupt``) keeps its files and raises it again; rerun to go on. ``time_limit`` in seconds.
+
+    Scoring (with ``gt``, once detection is complete or with ``partial``: only the images that have a
+    prediction file) writes ``OUT/widerface.json`` (the summary, with ``ap``) and ``OUT/widerface_pr.png``
+    (with the ``compare`` runs' curves). Without ``gt``, or with an incomplete pass, nothing is scored and the
+    summary has no ``ap``. ``events``: names, or one number N = the first N (:func:`select_events`).
+    ``OUT`` defaults to ``runs/widerface/LABEL``.
+    """
+    from ..detect.parallel import default_jobs
+    from .plots import plot_widerface_pr
+    from .runs import machine_info, now_iso, read_summary, write_json
+
+    if (images is None) == (pred is None):
+        raise ValueError("give exactly one of images (run detection) or pred (evaluate a prediction folder)")
+    t_start = time.perf_counter()
+    truth = WiderGroundTruth.load(gt) if gt else None
+    summary: dict = {"benchmark": "widerface", "date": now_iso(), "machine": machine_info()}
+
+    if images is not None:
+        if detector is None:
+            raise ValueError("detection needs a detector (evaluate.runs.build_detector)")
+        info = info or {}
+        label = run_label(label, info)
+        out = Path(out) if out else default_out("widerface", label)
+        pred_dir = out / "pred"
+        listed = list_event_images(images)
+        chosen = select_events(sorted({ev for ev, _ in listed}), events)
+        listed = [(ev, p) for ev, p in listed if ev in set(chosen)]
+        log(f"{len(listed)} images in {len(chosen)} events -> {pred_dir}")
+        jobs = default_jobs() if jobs is None else jobs
+        factory = detector_factory(detector, weights, threads, jobs)
+        stats = detect_images(
+            factory, listed, pred_dir, jobs=jobs, times_file=out / "times.tsv", errors_file=out / "errors.txt",
+            progress=progress, time_limit=time_limit,
+        )
+        if stats.done:
+            with open(out / "passes.tsv", "a", encoding="utf-8") as f:
+                f.write(f"{now_iso()}\t{stats.done}\t{stats.seconds:.1f}\tjobs={jobs}\tthreads={threads}\t{summary['machine']['load_avg_at_start']}\n")
+        if stats.interrupted:
+            log(f"interrupted after {stats.done} images; rerun the same command to go on")
+            raise KeyboardInterrupt
+        n_timed, wall, cpu = total_time(out / "times.tsv")
+        elapsed = elapsed_total(out / "passes.tsv")
+        summary.update(info)
+        summary["detection"] = {
+            "images": len(listed),
+            "done_this_run": stats.done,
+            "skipped_already_done": stats.skipped,
+            "failed": stats.failed,
+            "jobs": jobs,
+            "elapsed_seconds": round(elapsed, 1),
+            "timed_images": n_timed,
+            "image_seconds_total": round(wall, 1),
+            "cpu_seconds_total": round(cpu, 1),
+            "cpu_seconds_per_image": round(cpu / n_timed, 4) if n_timed else None,
+            "complete": stats.done + stats.skipped + len(stats.failed) >= len(listed),
+        }
+        log(f"detection: {stats.done} done, {stats.skipped} already done, {len(stats.failed)} failed; "
+            f"elapsed {elapsed / 60:.1f} min over all passes, CPU {cpu / 60:.1f} min over {n_timed} images")
+    else:
+        pred_dir = Path(pred)
+        label = label or pred_dir.resolve().name
+        out = Path(out) if out else pred_dir.parent
+        chosen = None
+    summary.update({"label": label, "pred_dir": str(pred_dir)})
+
+    if truth is None:
+        log("no ground truth: predictions written, AP not computed")
+        return summary
+    if images is not None and not summary["detection"]["complete"] and not partial:
+        log("detection pass incomplete: rerun to go on, or add --partial to score the images done")
+        return summary
+    if chosen is not None:
+        truth = truth.subset([e for e in truth.events if e in set(chosen)])
+    elif events:
+        truth = truth.subset(select_events(truth.events, events))
+    if partial:
+        done = {(p.parent.name, p.stem) for p in pred_dir.glob("*/*.txt")}
+        full = truth.image_count
+        truth = truth.only_images(done)
+        log(f"partial: scoring the {truth.image_count} of {full} images that have predictions")
+        summary["partial"] = {"images_scored": truth.image_count, "images_in_set": full}
+    preds = read_predictions(pred_dir, truth)
+    if preds.missing:
+        log(f"warning: {len(preds.missing)} of {truth.image_count} images have no prediction file (counted as no detection)")
+    results = evaluate(preds, truth)
+    summary.update(
+        {
+            "gt_dir": str(gt),
+            "events": len(truth.events),
+            "images": truth.image_count,
+            "missing_predictions": len(preds.missing),
+            "protocol": PROTOCOL,
+            **results_to_dict(results),
+            "wall_seconds": round(time.perf_counter() - t_start, 1),
+        }
+    )
+    json_path = write_json(out / "widerface.json", summary)
+    png = plot_widerface_pr([summary] + [read_summary(c) for c in compare], out / "widerface_pr.png")
+    log(f"summary {json_path}, PR curves {png}")
+    return summary

@@ -15,6 +15,14 @@ Layout of a sample folder::
 Labels follow inference: box offsets are what :func:`openmtcnn.ops.boxes.calibrate`
 needs to turn the (integer) crop box into the face box; landmarks are what
 :func:`openmtcnn.ops.landmarks.decode` turns back into points.
+
+Items run on the project's process pool (:func:`openmtcnn.detect.pool.worker_map`, in item
+order, ``samples.workers`` processes); a worker process that dies on an item reports it like an
+unreadable image. R-Net and O-Net samples include the previous stages' detections, run through
+the detector's own backend (:class:`~openmtcnn.detect.backends.onnx.OnnxBackend` on those stages'
+ONNX files), so with the same load-time graph rewrites as detection: equal to the plain graphs up
+to float rounding, so a mined candidate can differ in its last bits from one mined on the plain
+ONNX graphs (samples made before that change, with the same fingerprint).
 """
 
 from __future__ import annotations
@@ -23,9 +31,9 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +41,9 @@ import numpy as np
 from ..config import DetectConfig
 from ..datasets.landmarks import LandmarkFace, read_landmark_list
 from ..datasets.wider import WiderImage, existing, read_wider_gt
+from ..detect.backends.onnx import OnnxBackend
 from ..detect.cascade import stage_pnet, stage_rnet
+from ..detect.pool import worker_map
 from ..imaging import load_image
 from ..ops import boxes as B
 from ..ops.crops import crop_boxes
@@ -141,35 +151,22 @@ def label_by_iou(boxes: np.ndarray, gt: np.ndarray, usable: np.ndarray, s: Sampl
 # ----------------------------------------------------------------------------- the work of one item
 
 
-class StageBackend:
-    """The ONNX nets of the stages trained so far (a partial weight set), for the cascade functions."""
+@dataclass
+class Sampler:
+    """What a process needs to make items' samples; picklable, so that each worker process of the pool
+    (:func:`openmtcnn.detect.pool.worker_map`) builds its own with :meth:`start`."""
 
-    def __init__(self, onnx_paths: dict[str, str | Path], threads: int = 1):
-        import onnxruntime as ort
+    cfg: StageConfig
+    wider_root: str
+    lmk_root: str
+    prev: dict[str, str]  # ONNX files of the stages trained so far (none for P-Net)
+    backend: Any = None
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.sessions = {}
-        self.input_sizes = {}
-        for stage, p in onnx_paths.items():
-            if not Path(p).is_file():
-                raise FileNotFoundError(f"{p}: the trained {stage} (ONNX) is missing; train {stage} first")
-            self.sessions[stage] = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-            shape = self.sessions[stage].get_inputs()[0].shape
-            self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else 12
-
-    def run(self, stage: str, batch: np.ndarray, landmarks: bool = True):
-        return tuple(self.sessions[stage].run(None, {"image": batch}))
-
-
-_W: dict = {}  # per-process worker state (set by _init_worker)
-
-
-def _init_worker(cfg: StageConfig, wider_root: str, lmk_root: str, prev: dict[str, str]) -> None:
-    cv2.setNumThreads(1)
-    _W.update(cfg=cfg, wider_root=Path(wider_root), lmk_root=Path(lmk_root))
-    _W["backend"] = StageBackend(prev) if prev else None
+    def start(self) -> Sampler:
+        """Load the previous stages' nets (a partial weight set) through the detector's own backend."""
+        cv2.setNumThreads(1)
+        self.backend = OnnxBackend(nets=self.prev) if self.prev else None
+        return self
 
 
 def wider_samples(rng: np.random.Generator, image: np.ndarray, item: WiderImage, cfg: StageConfig, backend=None) -> dict[str, tuple]:
@@ -258,16 +255,16 @@ def item_rng(cfg: StageConfig, i: int) -> tuple[np.random.Generator, bool]:
     return rng, bool(rng.random() < cfg.samples.val_fraction)
 
 
-def _process(args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None]:
-    """Worker entry: (index, kind, item) -> (index, is_val, samples by type, error or None)."""
+def _process(sampler: Sampler, args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None]:
+    """One work item: (index, kind, item) -> (index, is_val, samples by type, error or None)."""
     i, kind, item = args
-    cfg: StageConfig = _W["cfg"]
+    cfg = sampler.cfg
     rng, is_val = item_rng(cfg, i)
     try:
         if kind == "wider":
-            image = load_image(_W["wider_root"] / item.path)
-            return i, is_val, wider_samples(rng, image, item, cfg, _W["backend"]), None
-        image = load_image(_W["lmk_root"] / item.path)
+            image = load_image(Path(sampler.wider_root) / item.path)
+            return i, is_val, wider_samples(rng, image, item, cfg, sampler.backend), None
+        image = load_image(Path(sampler.lmk_root) / item.path)
         return i, is_val, landmark_samples(rng, image, item, cfg), None
     except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
         return i, is_val, {}, f"{item.path}: {e}"
@@ -437,16 +434,14 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
 
     todo = [(i, k, it) for i, (k, it) in enumerate(items)][progress["done"] :]
     workers = max(1, cfg.samples.workers)
-    init = (cfg, str(wider_root), str(lmk_root), prev)
-    if workers > 1:
-        import multiprocessing as mp
 
-        pool = mp.get_context("fork").Pool(workers, _init_worker, init)
-        results: Iterator = pool.imap(_process, todo, chunksize=4)
-    else:
-        pool = None
-        _init_worker(*init)
-        results = map(_process, todo)
+    def died(args: tuple[int, str, object], message: str) -> tuple[int, bool, dict, str]:
+        # the worker process died on this item (killed, out of memory): reported and skipped like a bad image
+        return args[0], item_rng(cfg, args[0])[1], {}, f"{args[2].path}: {message}"
+
+    sampler = Sampler(cfg, str(wider_root), str(lmk_root), prev)
+    # in item order, whatever the number of processes: the shards are the same
+    results = worker_map(sampler.start, _process, todo, workers if len(todo) > 1 else 1, ordered=True, on_error=died)
     bar = tqdm(results, total=len(items), initial=progress["done"], desc=f"samples {cfg.stage}", unit="item", mininterval=5)
     try:
         for n, (i, is_val, samples, err) in enumerate(bar, 1):
@@ -470,8 +465,7 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
                 bar.set_postfix({t: counts["train"][t] for t in SAMPLE_TYPES})
         flush(len(items))
     finally:
-        if pool is not None:
-            pool.terminate()
+        results.close()  # stops the workers
     progress["complete"] = True
     store.save_progress(progress)
     log(f"[{cfg.stage}] samples done in {progress['seconds']:.0f} s: train {counts['train']}, val {counts['val']}, "

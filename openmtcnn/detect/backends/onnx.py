@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -59,6 +60,10 @@ class OnnxBackend:
     apply :func:`optimize_graph` (equivalent up to float rounding; skipped with a warning when the ``onnx``
     package is missing). ``spinning``: see :func:`session_options`.
     ``graph_optimized`` tells whether the rewrite was applied.
+
+    ``nets``: instead of a weight folder, the ONNX files of some stages, ``{stage: path}`` (training's sample
+    generation runs the stages trained so far: ``{"pnet": "runs/pnet/pnet.onnx"}`` for R-Net's samples); only
+    those stages can run, ``weights_dir`` is ``None`` and there is no manifest.
     """
 
     def __init__(
@@ -68,8 +73,22 @@ class OnnxBackend:
         *,
         optimize: bool = True,
         spinning: bool | None = None,
+        nets: Mapping[str, str | os.PathLike] | None = None,
     ):
-        self.weights_dir = resolve_weights(weights)
+        if nets is not None:
+            if weights is not None:
+                raise ValueError("give weights (a weight set) or nets (some stages' ONNX files), not both")
+            unknown = sorted(set(nets) - set(STAGES))
+            if unknown or not nets:
+                raise ValueError(f"nets: stages of {', '.join(STAGES)} to ONNX files, got {sorted(nets) or 'none'}")
+            self.weights_dir = None
+            self._paths = {s: Path(nets[s]) for s in STAGES if s in nets}
+            for stage, path in self._paths.items():
+                if not path.is_file():
+                    raise WeightsError(f"{path}: no such ONNX file for {stage}")
+        else:
+            self.weights_dir = resolve_weights(weights)
+            self._paths = {s: self.weights_dir / f"{s}.onnx" for s in STAGES}
         self.threads = DEFAULT_ONNX_THREADS if threads is None else threads
         self._options = session_options(self.threads, spinning)
         self._onnx = None
@@ -84,19 +103,19 @@ class OnnxBackend:
         self.sessions: dict[str, Any] = {}  # the sessions detection uses (lean ones for LEAN_STAGES when optimised)
         self._full: dict[str, Any] = {}  # sessions with every output, built on first demand
         self.input_sizes: dict[str, int] = {}
-        for stage in STAGES:
+        for stage in self._paths:
             lean = self.graph_optimized and stage in LEAN_STAGES
             self.sessions[stage] = self._session(stage, ("prob", "box") if lean else None)
             if not lean:
                 self._full[stage] = self.sessions[stage]
             shape = self.sessions[stage].get_inputs()[0].shape
             self.input_sizes[stage] = shape[2] if isinstance(shape[2], int) else INPUT_SIZE[stage]
-        self.manifest = read_manifest(self.weights_dir)
+        self.manifest = read_manifest(self.weights_dir) if self.weights_dir is not None else {}
 
     def _session(self, stage: str, outputs: "tuple[str, ...] | None") -> Any:
         import onnxruntime as ort
 
-        path = self.weights_dir / f"{stage}.onnx"
+        path = self._paths[stage]
         try:
             source: Any = str(path)
             if self._onnx is not None:
