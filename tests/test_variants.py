@@ -121,7 +121,7 @@ def test_graph_rewrite_equals_plain_graph_and_torch(variant, tmp_path):
 
 def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkeypatch):
     variant = "mtcnn-dw-a0.5-r0.75-bl"
-    out = export_set(_random_nets(variant, seed=3), tmp_path / "weights", variant)
+    out = export_set(_random_nets(variant, seed=3), tmp_path / "dw-test-set", variant)  # a name no checkout has
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cascade"] == {"crop_method": "bilinear"} and manifest["nets"]["onet"]["input_size"] == 36
 
@@ -148,7 +148,7 @@ def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkey
     import openmtcnn.weights as W
 
     monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path)
-    assert Detector(weights="weights").backend.input_sizes["rnet"] == 18
+    assert Detector(weights="dw-test-set").backend.input_sizes["rnet"] == 18
 
 
 def test_the_torch_backend_uses_the_same_settings(tmp_path):
