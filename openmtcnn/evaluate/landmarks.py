@@ -233,9 +233,9 @@ def run(
     t0 = time.perf_counter()
     faces = read_landmark_list(list_path)
     info = info or {}
+    if reframe_pad is not None and label is None:  # the default label says how the faces were framed
+        label = run_label(None, info) + f", reframed {reframe_pad} px"
     label = run_label(label, info)
-    if reframe_pad is not None:
-        label += f", reframed {reframe_pad} px"
     out = Path(out) if out else default_out("landmarks", label)
     log(f"{len(faces)} faces from {list_path}")
     res = summarise(run_landmarks(faces, images, detector, end_to_end=end_to_end, progress=progress, reframe_pad=reframe_pad),
