@@ -111,3 +111,17 @@ def test_committed_tables_are_what_the_report_generates(tmp_path):
                  "--notes", str(REPO / "docs" / "results" / "notes.md"), "--readme", str(readme)]) == 0  # fmt: skip
     assert (tmp_path / "docs" / "results.md").read_text() == (REPO / "docs" / "results.md").read_text()
     assert readme.read_text() == (REPO / "README.md").read_text()
+
+
+def test_rename_shows_runs_under_their_current_names():
+    from openmtcnn.evaluate.report import rename_runs
+
+    runs = [{"label": "ours-v10 (default)"}, {"label": "ours-v10 (default), everyday settings"}, {"label": "original"},
+            {"label": "ours-v10 (default)x"}]
+    got = rename_runs(runs, ["ours-v10 (default)=ours-v10"])
+    assert [r["label"] for r in got] == ["ours-v10", "ours-v10, everyday settings", "original", "ours-v10 (default)x"]
+    assert runs[0]["label"] == "ours-v10 (default)"  # the summaries stay as measured
+    with pytest.raises(ValueError, match="no run is labelled 'v9'"):
+        rename_runs(runs, ["v9=v8"])
+    with pytest.raises(ValueError, match="OLD=NEW"):
+        rename_runs(runs, ["v9"])

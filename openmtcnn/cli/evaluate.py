@@ -245,18 +245,28 @@ def _add_report(sub) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="markdown path (default: OUT.md, e.g. docs/results.md)")
     p.add_argument("--notes", type=Path, default=None, help="markdown file appended as a Notes section (e.g. docs/results/notes.md)")
     p.add_argument("--readme", type=Path, default=None, help="also replace the generated results table between the markers in this README")
+    p.add_argument(
+        "--rename", nargs="+", default=[], metavar="OLD=NEW",
+        help="show the run labelled OLD as NEW (a run keeps the label it was measured under; e.g. "
+        "'ours-v10 (default)=ours-v10' once another set is the default)",
+    )
     p.set_defaults(func=_checked(run_report_cmd))
 
 
 def run_report_cmd(args) -> int:
-    from ..evaluate.report import build_report
+    from ..evaluate.report import build_report, rename_runs
     from ..evaluate.runs import find_summaries
 
     md = args.markdown or args.out.with_suffix(".md")
     notes = args.notes.read_text(encoding="utf-8") if args.notes else None
     from ..evaluate.report import update_readme
 
-    summaries = find_summaries(args.runs)
+    from .options import UsageError
+
+    try:
+        summaries = rename_runs(find_summaries(args.runs), args.rename)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     path = build_report(summaries, args.out, md, notes)
     print(f"wrote {path}")
     if args.readme:

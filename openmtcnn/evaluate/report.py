@@ -64,6 +64,31 @@ def _time_text(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def rename_runs(summaries: Sequence[dict[str, Any]], renames: Sequence[str]) -> list[dict[str, Any]]:
+    """The summaries with labels renamed by ``OLD=NEW`` pairs (a label prefix: ``ours-v10 (default)`` also renames
+    ``ours-v10 (default), everyday settings``). Every ``OLD`` must name a run; the summaries are left as measured."""
+    pairs = []
+    for r in renames:
+        old, sep, new = r.partition("=")
+        if not sep or not old or not new:
+            raise ValueError(f"--rename {r!r}: expected OLD=NEW")
+        pairs.append((old, new))
+    out = []
+    used = set()
+    for s in summaries:
+        label = s.get("label") or ""
+        for old, new in pairs:
+            if label == old or label.startswith(old + ","):
+                label = new + label[len(old):]
+                used.add(old)
+                break
+        out.append({**s, "label": label} if label != s.get("label") else s)
+    unused = [old for old, _ in pairs if old not in used]
+    if unused:
+        raise ValueError(f"--rename: no run is labelled {', '.join(repr(u) for u in unused)}")
+    return out
+
+
 def build_report(
     summaries: Sequence[dict[str, Any]], fig_dir: str | os.PathLike, md_path: str | os.PathLike, notes: str | None = None
 ) -> Path:
