@@ -18,6 +18,8 @@ from openmtcnn.evaluate.report import PUBLISHED, landmark_passes, settings_text
 
 # the official MTCNN WIDER FACE val baseline, as the results report quotes it
 BASELINE = dict(zip(("easy", "medium", "hard"), PUBLISHED["widerface"][0][1]))
+# detection settings added after some committed summaries were made, at the value those runs used
+LATER_DEFAULTS = {"pnet_scale": 1.0, "crop_method": "area"}
 WIDER_SKIP = {"pyramid", "landmarks", "landmark_passes", "landmark_refine", "max_pixels"}
 
 
@@ -30,7 +32,8 @@ def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
     sub = lambda l, a, b: {k: round(v[a][b], 4) for k, v in l["subsets"].items()}
     # pyramid modes agree within noise; WIDER FACE scores boxes only, so landmark settings do not count there;
     # max_pixels (recorded since it exists) refuses none of these images
-    key = lambda s, skip: {k: v for k, v in s["settings"].items() if k not in skip}
+    # settings recorded since they exist (pnet_scale, crop_method) count at their values before: runs made earlier used those
+    key = lambda s, skip: {k: v for k, v in {**LATER_DEFAULTS, **s["settings"]}.items() if k not in skip}
     # a run made before `landmark_passes` (first named `landmark_refine`) existed read the points once: the same as 0 passes (its
     # `landmarks` flag, since removed, was always on in a landmark evaluation)
     lmk_key = lambda s: {**key(s, {"pyramid", "landmarks", "landmark_refine", "max_pixels"}), "landmark_passes": landmark_passes(s["settings"])}

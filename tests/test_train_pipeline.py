@@ -96,7 +96,7 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert adopted["best"]["epoch"] == trained["best"]["epoch"] and adopted["command"] == trained["command"]
     assert adopted["best"]["val_landmark_nme"] == pytest.approx(trained["best"]["val_landmark_nme"], abs=1e-4)
     onet_cfg = yaml.safe_load((configs / "onet.yaml").read_text())
-    onet_cfg["train"].update(epochs=1, init_weights=str(out / "onet.onnx"))
+    onet_cfg["train"].update(epochs=1, init_weights=str(out / "onet.onnx"), teacher=str(out))  # distilled from itself
     (configs / "onet-ft.yaml").write_text(yaml.safe_dump(onet_cfg))
     out2 = tmp_path / "weights-ft"
     capsys.readouterr()
@@ -107,6 +107,7 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert "WIDER FACE train: 21 images used" in card2
     init_sha = hashlib.sha256((out / "onet.onnx").read_bytes()).hexdigest()[:16]
     assert f"fine-tuned, starting from `{out / 'onet.onnx'}` (sha256 {init_sha})" in card2
+    assert f"**Distilled**: the O-Net of the weight set `{out}` was its teacher" in card2
     # adopting from that set again carries its card's word on each stage: the chain stays traceable
     runs3 = tmp_path / "runs3"
     assert _run(["train", "adopt", "--weights", str(out2), "--runs", str(runs3), "--stages", "pnet", "rnet", "onet"]) == 0
@@ -116,6 +117,7 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert f"O-Net: taken unchanged from the weight set `{out2}`" in card3
     assert f"That card said of it: fine-tuned, starting from `{out / 'onet.onnx'}` (sha256 {init_sha})" in card3
     assert "That card said of it: taken unchanged from the weight set" in card3  # P-Net: adopted twice
+    assert f"**Distilled**: the O-Net of the weight set `{out}`" in card3
     assert _run(["train", "adopt", "--weights", str(tmp_path / "nowhere"), "--runs", str(runs2)]) == 2
 
 

@@ -34,10 +34,21 @@ def _provenance(summaries: dict[str, dict]) -> list[str]:
             if sm.get("provenance"):
                 line += f" That card said of it: {sm['provenance']}"
             lines.append(line)
-        elif sm["config"]["train"].get("init_weights"):
-            init = Path(sm["config"]["train"]["init_weights"])
-            digest = f" (sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]})" if init.is_file() else ""
-            lines.append(f"- {NAMES[s]}: fine-tuned, starting from `{init}`{digest} instead of a random initialisation.")
+        else:
+            tc = sm["config"]["train"]
+            line = ""
+            if tc.get("init_weights"):
+                init = Path(tc["init_weights"])
+                digest = f" (sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]})" if init.is_file() else ""
+                line = f"- {NAMES[s]}: fine-tuned, starting from `{init}`{digest} instead of a random initialisation."
+            if tc.get("teacher"):
+                weights = "/".join(f"{tc['distill'].get(k, 0):g}" for k in ("det", "box", "landmark"))
+                line = (line or f"- {NAMES[s]}: trained from a random initialisation.") + (
+                    f" **Distilled**: the {NAMES[s]} of the weight set `{tc['teacher']}` was its teacher (`train.teacher`): "
+                    f"its face probability, box and landmark offsets were soft targets beside the labels "
+                    f"(weights {weights} for det / box / landmark).")
+            if line:
+                lines.append(line)
     return lines + [""] if lines else []
 
 
@@ -58,13 +69,36 @@ def _describe(variant: str) -> str:
     return base if variant == "mtcnn" else f"{base} with {', '.join(words)}"
 
 
+DATA_KEYS = ("wider_images_used", "wider_images_found", "wider_images_missing", "wider_faces_used",
+             "landmark_faces_used", "landmark_faces_missing")
+
+
+def _data_lines(summaries: dict[str, dict]) -> list[str]:
+    """The data of each stage; stages trained on different data (a later stage trained on more images than the
+    stages it took over) get a line each, naming them."""
+    groups: dict[tuple, list[str]] = {}
+    for s, sm in summaries.items():
+        groups.setdefault(tuple(sm["data"][k] for k in DATA_KEYS), []).append(NAMES[s])
+    lines = []
+    for values, names in groups.items():
+        d = dict(zip(DATA_KEYS, values))
+        which = f" ({', '.join(names)})" if len(groups) > 1 else ""
+        lines += [
+            f"- WIDER FACE train{which}: {d['wider_images_used']} images used ({d['wider_images_found']} found, "
+            f"{d['wider_images_missing']} listed in the annotations but not present), {d['wider_faces_used']} valid faces.",
+            f"- Landmarks{which}: the 5-point set of Sun et al. 2013 (LFW + Net, `trainImageList.txt`): "
+            f"{d['landmark_faces_used']} faces used ({d['landmark_faces_missing']} missing). Its test list stays out of training.",
+        ]
+    return lines + ["- About a quarter of WIDER FACE train (12,880 images) is here: every accuracy figure on this card is for "
+                    "models trained on that subset."]
+
+
 def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
     """Write the card: data, sample counts, configs, commands, times, validation metrics, benchmark figures.
 
     ``evaluation``: optional ``{"title": {...figures...}}`` measured on the exported set
     (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them.
     """
-    p = summaries["pnet"]["data"]
     variant = summaries["pnet"]["config"]["variant"]
     lines = [
         f"# openmtcnn {'default weights' if variant == 'mtcnn' else f'weights `{variant}`'}: model card",
@@ -76,12 +110,7 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         "",
         *_provenance(summaries),
         "## Data",
-        f"- WIDER FACE train: {p['wider_images_used']} images used ({p['wider_images_found']} found, "
-        f"{p['wider_images_missing']} listed in the annotations but not present), {p['wider_faces_used']} valid faces. "
-        "This is about a quarter of WIDER FACE train (12,880 images): every accuracy figure here is for a model "
-        "trained on that subset.",
-        f"- Landmarks: the 5-point set of Sun et al. 2013 (LFW + Net, `trainImageList.txt`): "
-        f"{p['landmark_faces_used']} faces used ({p['landmark_faces_missing']} missing). Its test list stays out of training.",
+        *_data_lines(summaries),
         "- Held-out validation: a seeded fraction of the images and landmark faces (see each config's `val_fraction`).",
         "",
         "## Samples per stage (train / val)",
@@ -149,12 +178,15 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
     text = path.read_text(encoding="utf-8")
     by_name = {v: k for k, v in NAMES.items()}
     out: dict[str, dict] = {}
-    m = re.search(r"WIDER FACE train: (\d+) images used \((\d+) found, (\d+) listed .*?\), (\d+) valid faces", text)
-    m2 = re.search(r"`trainImageList.txt`\): (\d+) faces used \((\d+) missing\)", text)
-    if not (m and m2):
+    wider = re.findall(r"WIDER FACE train(?: \(([^)]*)\))?: (\d+) images used \((\d+) found, (\d+) listed .*?\), (\d+) valid faces", text)
+    lmk = re.findall(r"Landmarks(?: \(([^)]*)\))?: the 5-point set .*?`trainImageList.txt`\): (\d+) faces used \((\d+) missing\)", text)
+    if not (wider and lmk):
         raise ValueError(f"{path}: no data section written by openmtcnn's model card")
-    data = {"wider_images_used": int(m[1]), "wider_images_found": int(m[2]), "wider_images_missing": int(m[3]),
-            "wider_faces_used": int(m[4]), "landmark_faces_used": int(m2[1]), "landmark_faces_missing": int(m2[2])}
+    data_of: dict[str, dict] = {}  # stage -> its data; "" -> every stage (one line for all)
+    for (names, *w), (_, *l) in zip(wider, lmk):
+        d = dict(zip(DATA_KEYS, (int(v) for v in (*w, *l))))
+        for name in (names.split(", ") if names else [""]):
+            data_of[by_name.get(name, "")] = d
     section = ""
     provenance: dict[str, str] = {}
     for line in text.splitlines():
@@ -170,7 +202,7 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
             if m and not section:  # the provenance lines above the first section
                 provenance[by_name[m[1]]] = m[2]
             continue
-        sm = out.setdefault(stage, {"stage": stage, "data": data, "unreadable_images": []})
+        sm = out.setdefault(stage, {"stage": stage, "data": data_of.get(stage, data_of.get("")), "unreadable_images": []})
         if section.startswith("Samples"):
             pairs = [c.split(" / ") for c in cells[1:1 + len(SAMPLE_TYPES)]]
             sm["sample_counts"] = {sp: {t: int(_num(p[i])) for t, p in zip(SAMPLE_TYPES, pairs)} for i, sp in enumerate(("train", "val"))}
