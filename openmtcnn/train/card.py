@@ -42,11 +42,11 @@ def _provenance(summaries: dict[str, dict]) -> list[str]:
                 digest = f" (sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]})" if init.is_file() else ""
                 line = f"- {NAMES[s]}: fine-tuned, starting from `{init}`{digest} instead of a random initialisation."
             if tc.get("teacher"):
-                weights = "/".join(f"{tc['distill'].get(k, 0):g}" for k in ("det", "box", "landmark"))
+                what = {"det": "face probability", "box": "box offsets", "landmark": "landmark offsets"}
+                used = [f"{what[k]} (weight {tc['distill'][k]:g})" for k in what if tc["distill"].get(k, 0)]
                 line = (line or f"- {NAMES[s]}: trained from a random initialisation.") + (
                     f" **Distilled**: the {NAMES[s]} of the weight set `{tc['teacher']}` was its teacher (`train.teacher`): "
-                    f"its face probability, box and landmark offsets were soft targets beside the labels "
-                    f"(weights {weights} for det / box / landmark).")
+                    f"its {', '.join(used)} were soft targets beside the labels.")
             if line:
                 lines.append(line)
     return lines + [""] if lines else []
