@@ -47,19 +47,28 @@ class Teacher:
         return prob.reshape(n), box.reshape(n, 4), lmk.reshape(n, 10)
 
 
+def two_class_kl(target, logits):
+    """KL(target || softmax(logits)) per sample for face / non-face, ``target`` the face probability (a tensor in
+    [0, 1]): the cross-entropy minus the target's own entropy, so 0 for a prediction equal to a soft target and
+    the plain cross-entropy for hard 0 / 1 labels. The trainer's label loss and the distillation loss both use it."""
+    import torch
+    import torch.nn.functional as F
+
+    logp = F.log_softmax(logits, 1)
+    return torch.special.xlogy(target, target) + torch.special.xlogy(1 - target, 1 - target) \
+        - target * logp[:, 1] - (1 - target) * logp[:, 0]
+
+
 def distill_losses(net_out, kinds: np.ndarray, teacher_out: tuple[np.ndarray, np.ndarray, np.ndarray],
                    box_kinds: tuple[int, ...], landmark_kinds: tuple[int, ...]):
     """Per-task distillation losses of one batch (tensors): det on every sample, box on ``box_kinds``,
     landmark on ``landmark_kinds`` (sample-kind codes as the trainer's ``KIND``)."""
     import torch
-    import torch.nn.functional as F
 
     logits, box, lmk = (o.reshape(o.shape[0], -1) for o in net_out)
     zero = logits.sum() * 0
     p = torch.from_numpy(np.clip(teacher_out[0], 0.0, 1.0).astype(np.float32))
-    logp = F.log_softmax(logits, 1)
-    kl = torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p) - p * logp[:, 1] - (1 - p) * logp[:, 0]
-    det = kl.mean()
+    det = two_class_kl(p, logits).mean()
     bm = torch.from_numpy(np.isin(kinds, box_kinds))
     tb = torch.from_numpy(teacher_out[1].astype(np.float32))
     box_l = ((box[bm] - tb[bm]) ** 2).sum(1).mean() if bm.any() else zero

@@ -25,6 +25,7 @@ from ..ops.landmarks import normalised_errors
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .corrupt import corrupt
 from .samples import FLIP_POINTS, SampleStore
+from .teacher import DISTILL_TASKS, Teacher, distill_losses, two_class_kl
 
 KIND = {t: k for k, t in enumerate(SAMPLE_TYPES)}  # neg 0, pos 1, part 2, landmark 3
 METRICS = ("loss", "det_loss", "box_loss", "landmark_loss", "landmark_nme", "accuracy", "recall", "false_pos_rate")
@@ -152,7 +153,6 @@ def losses(
     over landmark faces.
     """
     import torch
-    import torch.nn.functional as F
 
     logits, box, lmk = (o.reshape(o.shape[0], -1) for o in net_out)
     kinds_t = torch.from_numpy(kinds)
@@ -162,10 +162,7 @@ def losses(
     labelled = ~np.isnan(target)
     cls = torch.from_numpy(labelled)
     if labelled.any():
-        t = torch.from_numpy(target[labelled])
-        logp = F.log_softmax(logits[cls], 1)
-        # KL(target || p): the cross-entropy minus the target's entropy (0 for hard labels)
-        ce = torch.special.xlogy(t, t) + torch.special.xlogy(1 - t, 1 - t) - t * logp[:, 1] - (1 - t) * logp[:, 0]
+        ce = two_class_kl(torch.from_numpy(target[labelled]), logits[cls])
         k = max(1, int(round(ohem_keep * len(ce))))
         det = ce.topk(k).values.mean() if k < len(ce) else ce.mean()
     else:
@@ -330,8 +327,6 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     log(f"[{cfg.stage}] train samples {train.counts()}, val {val.counts()}, batch plan {plan}")
     teacher = None
     if tc.teacher:
-        from .teacher import Teacher
-
         teacher = Teacher(tc.teacher, cfg.stage, cfg.size, threads=tc.threads)
         log(f"[{cfg.stage}] teacher {teacher.path}, distillation weights {tc.distill}")
     landmark_pos_iou = cfg.samples.pos_iou if tc.landmark_as_face else None
@@ -386,8 +381,6 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
             det, box_l, lmk_l, _ = losses(net_out, kinds, lab.astype(np.float32), tc.ohem_keep, tc, soft, landmark_pos_iou)
             loss = weighted_loss(tc.task_weights, det, box_l, lmk_l)
             if teacher is not None:
-                from .teacher import DISTILL_TASKS, distill_losses
-
                 d = distill_losses(net_out, kinds, teacher(x.numpy()), (KIND["pos"], KIND["part"]), (KIND["pos"],))
                 d_loss = sum(tc.distill.get(k, 0.0) * v for k, v in zip(DISTILL_TASKS, d))
                 loss = loss + d_loss
