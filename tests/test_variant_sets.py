@@ -1,0 +1,69 @@
+"""benchmarks/variant_sets.py: trained weight sets timed side by side, their table built from committed summaries."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "openmtcnn" / "assets" / "sample.jpg"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("variant_sets", REPO / "benchmarks" / "variant_sets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sets_are_timed_and_tabled(tmp_path):
+    vs = load_script()
+    from openmtcnn.weights import resolve_weights
+
+    default = resolve_weights(None)
+    wider = tmp_path / "WIDER_val" / "images" / "0--Event"
+    wider.mkdir(parents=True)
+    for i in range(2):
+        shutil.copy(SAMPLE, wider / f"im{i}.jpg")
+    summaries = tmp_path / "summaries"
+    summaries.mkdir()
+    # a committed summary for the first set only: the second set's accuracy is reported as not measured
+    (summaries / "a-everyday.widerface.json").write_text(json.dumps({"ap": {"easy": 0.7, "medium": 0.6, "hard": 0.4}}))
+    doc = tmp_path / "variants.md"
+    start, end = vs.markers("t")
+    doc.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
+    out = tmp_path / "sets.json"
+    rc = vs.main(["t", f"a={default}", f"b={default}", "--wider", str(tmp_path / "WIDER_val" / "images"), "--vga", str(SAMPLE),
+                  "--repeat", "2", "--json", str(out), "--summaries", str(summaries), "--doc", str(doc)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert [r["label"] for r in res["rows"]] == ["a", "b"]
+    for r in res["rows"]:
+        assert r["variant"] == "mtcnn" and r["params"]["onet"] > r["params"]["rnet"] > r["params"]["pnet"] > 0
+        assert r["vga"]["wall"]["n"] == 2 and r["wider"]["wall"]["n"] == 2
+        assert r["vga"]["faces"] > 0 and r["vga"]["macs"]["total"] > r["vga"]["macs"]["pnet"] > 0
+    # the same weights find the same faces at the same cost
+    assert res["rows"][0]["vga"]["macs"] == res["rows"][1]["vga"]["macs"]
+    text = doc.read_text()
+    assert "old table" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    row_a = next(line for line in text.splitlines() if line.startswith("| a |"))
+    row_b = next(line for line in text.splitlines() if line.startswith("| b |"))
+    assert "0.700 / 0.600 / 0.400" in row_a and "(1.00)" in row_a
+    assert row_b.count("not measured") == 3
+    # the table again from the JSON alone
+    doc.write_text(f"{start}\n{end}\n")
+    assert vs.main(["t", "--report-only", "--json", str(out), "--summaries", str(summaries), "--doc", str(doc)]) == 0
+    assert row_a in doc.read_text()
+
+
+def test_a_folder_without_a_weight_set_is_refused(tmp_path):
+    vs = load_script()
+    with pytest.raises(SystemExit, match="no-set"):
+        vs.parse_sets([f"x={tmp_path / 'no-set'}"])
