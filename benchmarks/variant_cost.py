@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from openmtcnn.benchmark.macs import cost_table, variant_costs
+from openmtcnn.evaluate.report import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,14 +105,6 @@ def report(res: dict) -> list[str]:
     return lines
 
 
-def write_doc(doc: Path, lines: list[str]) -> None:
-    text = doc.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{doc}: no {START} ... {END} markers to put the table between")
-    head, rest = text.split(START, 1)
-    doc.write_text(head + START + "\n\n" + "\n".join(lines) + "\n\n" + END + rest.split(END, 1)[1])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("variants", nargs="*", help="variant names (default: openmtcnn.nets.list_variants())")
@@ -129,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1) + "\n")
     lines = report(res)
-    write_doc(args.doc, lines)
+    try:
+        replace_block(args.doc, START, END, "\n".join(lines))
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     print("\n".join(lines))
     return 0
 

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from openmtcnn.evaluate.report import replace_block
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "variants.md"
 
@@ -144,15 +146,6 @@ def report(res: dict, summaries: Path) -> list[str]:
     return lines
 
 
-def write_doc(doc: Path, round_name: str, lines: list[str]) -> None:
-    start, end = markers(round_name)
-    text = doc.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{doc}: no {start} ... {end} markers to put the table between")
-    head, rest = text.split(start, 1)
-    doc.write_text(head + start + "\n\n" + "\n".join(lines) + "\n\n" + end + rest.split(end, 1)[1])
-
-
 def parse_sets(items: list[str]) -> dict[str, Path]:
     sets = {}
     for item in items:
@@ -190,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(res, indent=1) + "\n")
     lines = report(res, summaries)
-    write_doc(args.doc, args.round, lines)
+    try:
+        replace_block(args.doc, *markers(args.round), "\n".join(lines))
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     print("\n".join(lines))
     return 0
 

@@ -247,15 +247,22 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
     return "\n".join(md)
 
 
+def replace_block(path: str | os.PathLike, start: str, end: str, body: str) -> Path:
+    """Put ``body`` between the marker lines ``start`` and ``end`` of the file ``path`` (which must hold both, in that
+    order), markers kept: the one way a generated table replaces its earlier version in a hand-written page."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    a, b = text.find(start), text.find(end)
+    if a < 0 or b < a:
+        raise ValueError(f"{path}: no generated-block markers ({start!r} ... {end!r}) to replace")
+    path.write_text(text[:a] + start + "\n\n" + body.strip("\n") + "\n\n" + text[b:], encoding="utf-8")
+    return path
+
+
 def update_readme(readme: str | os.PathLike, summaries: Sequence[dict[str, Any]], results_link: str = "docs/results.md") -> Path:
     """Replace the generated block between the markers in ``readme`` (which must contain them)."""
-    path = Path(readme)
-    text = path.read_text(encoding="utf-8")
-    a, b = text.find(README_START), text.find(README_END)
-    if a < 0 or b < a:
-        raise ValueError(f"{path}: no generated-results markers ({README_START!r} ... {README_END!r}) to replace")
-    path.write_text(text[:a] + readme_block(summaries, results_link) + text[b + len(README_END):], encoding="utf-8")
-    return path
+    block = readme_block(summaries, results_link)
+    return replace_block(readme, README_START, README_END, block[len(README_START):-len(README_END)])
 
 
 def _fddb_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> list[str]:
