@@ -239,3 +239,34 @@ def test_the_config_section(tmp_path):
         base.write_text(yaml.safe_dump({"stage": "pnet", "samples": {"pseudo": bad}}))
         with pytest.raises(ConfigError, match=match):
             load_config(base)
+
+
+def _summary(stage: str, pseudo: dict | None) -> dict:
+    """A stage summary as `pipeline.run_stage` writes it, with made-up figures."""
+    cfg = StageConfig(stage=stage)
+    cfg.samples.pseudo = PseudoSamples() if pseudo is not None else None
+    data = {"wider_images_used": 20, "wider_images_found": 21, "wider_images_missing": 1, "wider_faces_used": 30,
+            "landmark_faces_used": 40, "landmark_faces_missing": 0, **(pseudo or {})}
+    best = {"epoch": 2, **{f"val_{k}": 0.5 for k in ("accuracy", "recall", "false_pos_rate", "det_loss", "box_loss",
+                                                     "landmark_loss", "landmark_nme")}}
+    return {"stage": stage, "config_file": None, "command": "openmtcnn train", "config": cfg.to_dict(), "data": data,
+            "sample_counts": {sp: {t: 10 for t in ("neg", "pos", "part", "landmark")} for sp in ("train", "val")},
+            "sample_seconds": 60.0, "unreadable_images": [], "epochs_run": 3, "best": best, "train_seconds": 120.0}
+
+
+def test_the_model_card_states_the_pseudo_images_of_the_stages_that_used_them(tmp_path):
+    from openmtcnn.train.card import read_model_card, write_model_card
+
+    pseudo = {"pseudo_list": "data/landmarks/trainImageList.txt", "pseudo_teacher": "weights/original",
+              "pseudo_images_found": 9000, "pseudo_images_missing": 2, "pseudo_images_held_out": 450,
+              "pseudo_images_used": 8550, "pseudo_faces": 9100, "pseudo_ignored": 310}
+    summaries = {"pnet": _summary("pnet", None), "rnet": _summary("rnet", pseudo), "onet": _summary("onet", pseudo)}
+    card = write_model_card(summaries, tmp_path / "MODEL_CARD.md").read_text()
+    assert ("- Pseudo-annotated photos (R-Net, O-Net): 8550 images of `data/landmarks/trainImageList.txt` (9000 found, "
+            "450 left out as photos of held-out landmark faces, 2 missing), annotated by the cascade of the weight set "
+            "`weights/original`: 9100 faces (detections scoring 0.97 or more), 310 boxes ignored (scoring 0.6") in card
+    back = read_model_card(tmp_path / "MODEL_CARD.md")
+    assert "pseudo_faces" not in back["pnet"]["data"]
+    assert back["onet"]["data"] == summaries["onet"]["data"] and back["rnet"]["data"] == summaries["rnet"]["data"]
+    plain = write_model_card({s: _summary(s, None) for s in ("pnet", "rnet", "onet")}, tmp_path / "plain.md").read_text()
+    assert "Pseudo" not in plain and "pseudo" not in plain.split("## Commands")[0]
