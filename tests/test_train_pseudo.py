@@ -104,7 +104,7 @@ def test_pseudo_boxes_are_labelled_as_wider_faces(tmp_path, monkeypatch, stage):
     crops = []
     real = S.crop_boxes
     monkeypatch.setattr(S, "crop_boxes", lambda img, boxes, *a: crops.append(np.array(boxes)) or real(img, boxes, *a))
-    i, is_val, samples, err, counts = S._process(sampler, (3, "pseudo", PseudoImage("p.png")))
+    _, is_val, samples, err, counts = S._process(sampler, (3, "pseudo", PseudoImage("p.png")))
     assert err is None and not is_val and counts == {"pseudo_faces": 1, "pseudo_ignored": 1}
     boxes = dict(zip([t for t in ("neg", "pos", "part") if t in samples], crops))
     assert set(boxes) == {"neg", "pos", "part"}

@@ -89,9 +89,9 @@ def _data_lines(summaries: dict[str, dict]) -> list[str]:
             f"- Landmarks{which}: the 5-point set of Sun et al. 2013 (LFW + Net, `trainImageList.txt`): "
             f"{d['landmark_faces_used']} faces used ({d['landmark_faces_missing']} missing). Its test list stays out of training.",
         ]
-    return lines + _pseudo_lines(summaries) + [
+    return lines + _pseudo_lines(summaries) + [(
         "- About a quarter of WIDER FACE train (12,880 images) is here: every accuracy figure on this card is for "
-        "models trained on that subset."]
+        "models trained on that subset.")]
 
 
 PSEUDO_KEYS = ("pseudo_images_used", "pseudo_list", "pseudo_images_found", "pseudo_images_held_out",

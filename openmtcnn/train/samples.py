@@ -51,7 +51,7 @@ from ..ops.crops import crop_boxes
 from ..ops.landmarks import encode as encode_landmarks
 from ..stages import INPUT_SIZE
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
-from .pseudo import PseudoImage, check_sources, data_path, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
+from .pseudo import check_sources, data_path, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
 
 SPLITS = ("train", "val")
 LABEL_DIM = 14
