@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
 
+from test_train import killed_and_resumed  # noqa: E402
 from test_train_synthetic import background, make_dataset  # noqa: E402
 
 from openmtcnn.detect.result import DetectResult  # noqa: E402
@@ -151,20 +152,9 @@ def test_generation_with_pseudo_images_resumes_identically(data, tmp_path, monke
     cfg = _config()
     cfg.samples.flush_every = 1
     full = S.generate(cfg, data, tmp_path / "full", log=quiet)
-    real = S._process
-
-    def dying(sampler, args):
-        if args[2].path == "room_mirrored.jpg":  # killed on a pseudo image
-            raise KeyboardInterrupt
-        return real(sampler, args)
-
-    monkeypatch.setattr(S, "_process", dying)
-    with pytest.raises(KeyboardInterrupt):
-        S.generate(cfg, data, tmp_path / "resumed", log=quiet)
-    monkeypatch.setattr(S, "_process", real)
-    part = S.SampleStore(tmp_path / "resumed").load_progress()
+    # killed on a pseudo image
+    part, again = killed_and_resumed(cfg, data, tmp_path / "resumed", monkeypatch, lambda a: a[2].path == "room_mirrored.jpg")
     assert 0 < part["done"] < full["done"]
-    again = S.generate(cfg, data, tmp_path / "resumed", log=quiet)
     assert again["counts"] == full["counts"] and again["data"] == full["data"]
     a, b = S.SampleStore(tmp_path / "full"), S.SampleStore(tmp_path / "resumed")
     for t in ("neg", "pos", "part"):
