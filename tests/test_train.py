@@ -304,6 +304,23 @@ def test_validation_landmark_nme_is_the_point_error_over_the_eye_distance():
         assert m["landmark_loss"] == pytest.approx(float(landmark_loss(torch.from_numpy(shift[None]), kind)), rel=1e-4)
 
 
+def killed_and_resumed(cfg: StageConfig, data: Path, out: Path, monkeypatch, dies) -> tuple[dict, dict]:
+    """Sample generation killed (KeyboardInterrupt) at the first work item ``(index, kind, item)`` that ``dies``
+    picks, then run again to the end: the progress left by the kill, and the final one."""
+    real = S._process
+
+    def dying(sampler, args):
+        if dies(args):
+            raise KeyboardInterrupt
+        return real(sampler, args)
+
+    monkeypatch.setattr(S, "_process", dying)
+    with pytest.raises(KeyboardInterrupt):
+        S.generate(cfg, data, out, log=lambda *a: None)
+    monkeypatch.setattr(S, "_process", real)
+    return S.SampleStore(out).load_progress(), S.generate(cfg, data, out, log=lambda *a: None)
+
+
 def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):
     cfg = StageConfig(stage="pnet")
     cfg.samples.workers = 1
@@ -314,22 +331,14 @@ def test_generation_resumes_identically(dataset, tmp_path, monkeypatch):
     assert full["complete"] and full["errors"] and "corrupt.jpg" in full["errors"][0]  # reported, skipped
     assert full["data"]["wider_images_missing"] == 1
 
-    real = S._process
     calls = {"n": 0}
 
-    def dying(sampler, args):
+    def dies(args) -> bool:
         calls["n"] += 1
-        if calls["n"] > 7:
-            raise KeyboardInterrupt
-        return real(sampler, args)
+        return calls["n"] > 7
 
-    monkeypatch.setattr(S, "_process", dying)
-    with pytest.raises(KeyboardInterrupt):
-        S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)
-    monkeypatch.setattr(S, "_process", real)
-    part = S.SampleStore(tmp_path / "resumed").load_progress()
+    part, again = killed_and_resumed(cfg, dataset, tmp_path / "resumed", monkeypatch, dies)
     assert 0 < part["done"] < full["done"]
-    again = S.generate(cfg, dataset, tmp_path / "resumed", log=quiet)
     assert again["counts"] == full["counts"]
     a, b = S.SampleStore(tmp_path / "full"), S.SampleStore(tmp_path / "resumed")
     for t in ("neg", "pos", "part", "landmark"):

@@ -47,6 +47,7 @@ def _config_path(arg: str | None, stage: str, many: bool) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..train.config import ConfigError, load_config
     from ..train.pipeline import adopt_stage, export_weights, run_stage
+    from ..train.pseudo import check_sources
 
     evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
     out = args.out
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         cfgs = [(load_config(_config_path(args.config, s, args.stage == "all"), s), str(_config_path(args.config, s, args.stage == "all"))) for s in stages]
-    except ConfigError as e:
+        for cfg, _ in cfgs:  # every stage's pseudo-annotation sources, before the first stage starts
+            check_sources(cfg, args.data)
+    except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = " ".join(["openmtcnn", *sys.argv[1:]])  # recorded in the model card

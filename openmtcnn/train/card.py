@@ -89,8 +89,40 @@ def _data_lines(summaries: dict[str, dict]) -> list[str]:
             f"- Landmarks{which}: the 5-point set of Sun et al. 2013 (LFW + Net, `trainImageList.txt`): "
             f"{d['landmark_faces_used']} faces used ({d['landmark_faces_missing']} missing). Its test list stays out of training.",
         ]
-    return lines + ["- About a quarter of WIDER FACE train (12,880 images) is here: every accuracy figure on this card is for "
-                    "models trained on that subset."]
+    return lines + _pseudo_lines(summaries) + [(
+        "- About a quarter of WIDER FACE train (12,880 images) is here: every accuracy figure on this card is for "
+        "models trained on that subset.")]
+
+
+PSEUDO_KEYS = ("pseudo_images_used", "pseudo_list", "pseudo_images_found", "pseudo_images_held_out",
+               "pseudo_images_missing", "pseudo_teacher", "pseudo_faces", "pseudo_ignored")
+PSEUDO_LINE = re.compile(r"- Pseudo-annotated photos(?: \(([^)]*)\))?: (\d+) images of `(.*?)` \((\d+) found, (\d+) left out "
+                         r"as photos of held-out landmark faces, (\d+) missing\), annotated by the cascade of the weight "
+                         r"set `(.*?)`: (\d+) faces .*?, (\d+) boxes")
+
+
+def _pseudo_lines(summaries: dict[str, dict]) -> list[str]:
+    """The teacher-annotated photos (``samples.pseudo``) of the stages that used them: a line per set of figures,
+    naming the stages unless all three share it."""
+    groups: dict[tuple, list[str]] = {}
+    for s, sm in summaries.items():
+        if "pseudo_images_used" in sm["data"]:
+            p = sm["config"]["samples"]["pseudo"]
+            key = tuple(sm["data"][k] for k in PSEUDO_KEYS) + (p["min_score"], p["ignore_score"])
+            groups.setdefault(key, []).append(NAMES[s])
+    lines = []
+    for values, names in groups.items():
+        d = dict(zip(PSEUDO_KEYS, values))
+        hi, lo = values[-2:]
+        which = f" ({', '.join(names)})" if len(names) < len(summaries) or len(groups) > 1 else ""
+        lines.append(
+            f"- Pseudo-annotated photos{which}: {d['pseudo_images_used']} images of `{d['pseudo_list']}` "
+            f"({d['pseudo_images_found']} found, {d['pseudo_images_held_out']} left out as photos of held-out landmark "
+            f"faces, {d['pseudo_images_missing']} missing), annotated by the cascade of the weight set "
+            f"`{d['pseudo_teacher']}`: {d['pseudo_faces']} faces (detections scoring {hi:g} or more), "
+            f"{d['pseudo_ignored']} boxes ignored (scoring {lo:g} up to that: "
+            "no positive, part face or negative crop on them); training split only (`samples.pseudo`).")
+    return lines
 
 
 def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
@@ -217,6 +249,10 @@ def read_model_card(path: str | Path) -> dict[str, dict]:
         out[by_name[name]]["config"] = json.loads(block)
     for stage, line in provenance.items():
         out[stage]["provenance"] = line
+    for names, *values in PSEUDO_LINE.findall(text):
+        d = {k: v if k in ("pseudo_list", "pseudo_teacher") else int(v) for k, v in zip(PSEUDO_KEYS, values)}
+        for stage in ([by_name[n] for n in names.split(", ")] if names else list(out)):
+            out[stage]["data"] = {**out[stage]["data"], **d}
     need = ("sample_counts", "epochs_run", "best", "config", "command")
     for stage, sm in out.items():
         missing = [k for k in need if k not in sm]

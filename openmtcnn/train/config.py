@@ -6,7 +6,7 @@ are errors, so a typo cannot silently fall back to a default.
 
 An experiment config can start with ``extends: other.yaml`` (a path relative
 to the file) and hold only what it changes: its sections (``data``,
-``samples``, ``samples.detections``, ``train``) are merged key by key over the
+``samples``, ``samples.detections``, ``samples.pseudo``, ``train``) are merged key by key over the
 base file's; any other value, mappings such as ``train.mix`` included, replaces
 the base value whole. Runs record the resolved config, never the file text.
 """
@@ -50,6 +50,29 @@ class DetectionSamples:
 
 
 @dataclass
+class PseudoSamples:
+    """A teacher's confident detections on unannotated photos as extra WIDER-like images (``samples.pseudo``).
+
+    Each image of ``list`` goes through the teacher's whole cascade; detections scoring ``min_score`` or more
+    are faces, those scoring ``ignore_score`` up to ``min_score`` are flagged invalid as WIDER's invalid faces
+    are (never positives or part faces, no negative crop overlaps them), and the image is then sampled exactly
+    as a WIDER image (:func:`openmtcnn.train.samples.wider_samples`). Training split only.
+    """
+
+    # a text file whose lines start with an image path (the first field; further fields, such as the landmark
+    # list's, are ignored; a path listed twice is used once), relative to ``root``; both relative to --data
+    list: str = "landmarks/trainImageList.txt"
+    root: str = "landmarks"
+    teacher: str = "weights/original"  # a weight-set folder (pnet/rnet/onet.onnx), relative to the current folder
+    min_score: float = 0.97
+    ignore_score: float = 0.6
+    max_images: int = 0  # 0: every listed image found
+    min_face_size: float | None = None  # the teacher's pyramid; None: samples.min_face
+    scale_factor: float = 0.709
+    thresholds: list[float] = field(default_factory=lambda: [0.6, 0.7, 0.7])
+
+
+@dataclass
 class SampleConfig:
     """How many crops of each kind, and the rules that make them."""
 
@@ -89,6 +112,7 @@ class SampleConfig:
     # crops kept wholly inside never show. None/0: crops wholly inside the image only (as the paper)
     border_crops: float | None = None
     detections: DetectionSamples | None = None  # R-Net / O-Net only
+    pseudo: PseudoSamples | None = None  # a teacher's detections on unannotated photos as extra images; None: off
 
 
 @dataclass
@@ -174,7 +198,8 @@ class StageConfig:
 
 
 # the nested sections of a config file and their types: built field by field, merged key by key under ``extends``
-_SECTIONS = {"data": DataConfig, "samples": SampleConfig, "train": TrainConfig, "detections": DetectionSamples}
+_SECTIONS = {"data": DataConfig, "samples": SampleConfig, "train": TrainConfig, "detections": DetectionSamples,
+             "pseudo": PseudoSamples}
 
 
 def _build(cls, values: Any, where: str):
@@ -224,6 +249,15 @@ def validate(cfg: StageConfig, where: str = "config") -> StageConfig:
     s = cfg.samples
     if not s.neg_iou <= s.part_iou <= s.pos_iou:
         raise ConfigError(f"{where}: need neg_iou <= part_iou <= pos_iou")
+    p = s.pseudo
+    if p is not None:
+        if not 0 <= p.ignore_score <= p.min_score <= 1:
+            raise ConfigError(f"{where}: samples.pseudo needs 0 <= ignore_score <= min_score <= 1, "
+                              f"got {p.ignore_score} and {p.min_score}")
+        if len(p.thresholds) != 3 or not all(0 <= t <= 1 for t in p.thresholds):
+            raise ConfigError(f"{where}: samples.pseudo.thresholds must be three probabilities, got {p.thresholds}")
+        if not 0 < p.scale_factor < 1 or (p.min_face_size is not None and p.min_face_size < 1) or p.max_images < 0:
+            raise ConfigError(f"{where}: samples.pseudo: need 0 < scale_factor < 1, min_face_size >= 1, max_images >= 0")
     return cfg
 
 

@@ -1,6 +1,7 @@
 """Training-sample generation for one stage, stored as sharded uint8 ``.npy`` arrays, resumable.
 
-Work items are WIDER images and landmark faces, in a fixed seeded order; item
+Work items are WIDER images, landmark faces and, with ``samples.pseudo``, unannotated photos that a teacher's
+detections annotate (:mod:`openmtcnn.train.pseudo`), in a fixed seeded order; item
 ``i`` draws its crops from its own generator ``(seed, i)``, so a run that was
 killed and resumed writes exactly what an uninterrupted run would have.
 Every ``flush_every`` items the buffers go to disk as one shard per
@@ -50,12 +51,13 @@ from ..ops.crops import crop_boxes
 from ..ops.landmarks import encode as encode_landmarks
 from ..stages import INPUT_SIZE
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
+from .pseudo import check_sources, data_path, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
 
 SPLITS = ("train", "val")
 LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
 LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square",
-                 "border_crops"}  # left out of the fingerprint while unset
+                 "border_crops", "pseudo"}  # left out of the fingerprint while unset
 
 
 # ----------------------------------------------------------------------------- crop boxes
@@ -160,12 +162,16 @@ class Sampler:
     wider_root: str
     lmk_root: str
     prev: dict[str, str]  # ONNX files of the stages trained so far (none for P-Net)
+    pseudo_root: str = ""  # samples.pseudo's image folder
     backend: Any = None
+    teacher: Any = None  # samples.pseudo's teacher cascade (a Detector)
 
     def start(self) -> Sampler:
-        """Load the previous stages' nets (a partial weight set) through the detector's own backend."""
+        """Load the previous stages' nets (a partial weight set) through the detector's own backend, and the
+        teacher's cascade for ``samples.pseudo``."""
         cv2.setNumThreads(1)
         self.backend = OnnxBackend(nets=self.prev) if self.prev else None
+        self.teacher = teacher_detector(self.cfg) if self.cfg.samples.pseudo is not None else None
         return self
 
 
@@ -249,25 +255,32 @@ def landmark_samples(rng: np.random.Generator, image: np.ndarray, face: Landmark
     return {"landmark": (np.stack(crops), np.stack(labs))}
 
 
-def item_rng(cfg: StageConfig, i: int) -> tuple[np.random.Generator, bool]:
-    """Work item ``i``'s own generator, and whether the item is in the validation split (its first draw)."""
+def item_rng(cfg: StageConfig, i: int, kind: str = "wider") -> tuple[np.random.Generator, bool]:
+    """Work item ``i``'s own generator, and whether the item is in the validation split (its first draw; never
+    for a pseudo item: held-out samples are scored against human labels only)."""
     rng = np.random.default_rng([cfg.seed, i])
-    return rng, bool(rng.random() < cfg.samples.val_fraction)
+    return rng, bool(rng.random() < cfg.samples.val_fraction) and kind != "pseudo"
 
 
-def _process(sampler: Sampler, args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None]:
-    """One work item: (index, kind, item) -> (index, is_val, samples by type, error or None)."""
+def _process(sampler: Sampler, args: tuple[int, str, object]) -> tuple[int, bool, dict, str | None, dict]:
+    """One work item: (index, kind, item) -> (index, is_val, samples by type, error or None, pseudo counts)."""
     i, kind, item = args
     cfg = sampler.cfg
-    rng, is_val = item_rng(cfg, i)
+    rng, is_val = item_rng(cfg, i, kind)
     try:
         if kind == "wider":
             image = load_image(Path(sampler.wider_root) / item.path)
-            return i, is_val, wider_samples(rng, image, item, cfg, sampler.backend), None
+            return i, is_val, wider_samples(rng, image, item, cfg, sampler.backend), None, {}
+        if kind == "pseudo":
+            image = load_image(Path(sampler.pseudo_root) / item.path)
+            ann = pseudo_annotation(sampler.teacher, image, item, cfg.samples.pseudo)
+            valid = int(ann.valid_mask().sum())
+            counts = {"pseudo_faces": valid, "pseudo_ignored": len(ann.boxes) - valid}
+            return i, is_val, wider_samples(rng, image, ann, cfg, sampler.backend), None, counts
         image = load_image(Path(sampler.lmk_root) / item.path)
-        return i, is_val, landmark_samples(rng, image, item, cfg), None
+        return i, is_val, landmark_samples(rng, image, item, cfg), None, {}
     except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
-        return i, is_val, {}, f"{item.path}: {e}"
+        return i, is_val, {}, f"{item.path}: {e}", {}
 
 
 # ----------------------------------------------------------------------------- the store
@@ -331,6 +344,9 @@ def fingerprint(cfg: StageConfig, prev: dict[str, str]) -> str:
     h = hashlib.sha256(json.dumps([cfg.stage, cfg.seed, sample_settings, asdict(cfg.data)], sort_keys=True).encode())
     for stage in sorted(prev):
         h.update(Path(prev[stage]).read_bytes())
+    if cfg.samples.pseudo is not None:  # the teacher's nets, as the previous stages' (their bytes make the samples)
+        for f in teacher_files(cfg.samples.pseudo):
+            h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -346,17 +362,13 @@ def cap_room(cap: int, count: int, position: int, total: int, spread: bool) -> i
     return min(cap, cap * (position + 1) // max(1, total)) - count
 
 
-def _resolve(data_root: Path, p: str) -> Path:
-    q = Path(p)
-    return q if q.is_absolute() else data_root / q
-
-
 def work_items(cfg: StageConfig, data_root: Path) -> tuple[list[tuple[str, object]], dict]:
-    """The ordered work list (WIDER images, then landmark faces) and what was found / missing."""
+    """The ordered work list (WIDER images, then landmark faces, then pseudo images) and what was found / missing."""
     d = cfg.data
-    wider_root = _resolve(data_root, d.wider_images)
-    wider = existing(read_wider_gt(_resolve(data_root, d.wider_gt)), wider_root)
-    lmk = existing(read_landmark_list(_resolve(data_root, d.landmark_list)), _resolve(data_root, d.landmark_root))
+    wider_root = data_path(data_root, d.wider_images)
+    lmk_root = data_path(data_root, d.landmark_root)
+    wider = existing(read_wider_gt(data_path(data_root, d.wider_gt)), wider_root)
+    lmk = existing(read_landmark_list(data_path(data_root, d.landmark_list)), lmk_root)
     rng = np.random.default_rng(cfg.seed)
     wi = [wider.items[k] for k in rng.permutation(len(wider.items))]
     li = [lmk.items[k] for k in rng.permutation(len(lmk.items))]
@@ -375,7 +387,14 @@ def work_items(cfg: StageConfig, data_root: Path) -> tuple[list[tuple[str, objec
         "landmark_faces_used": len(li),
         "wider_root": str(wider_root),
     }
-    return [("wider", x) for x in wi] + [("lmk", x) for x in li], info
+    items = [("wider", x) for x in wi] + [("lmk", x) for x in li]
+    if cfg.samples.pseudo is not None:
+        # the photos of held-out landmark faces stay out of training, pseudo-annotated or not
+        held_out = {(lmk_root / x.path).resolve() for k, x in enumerate(li) if item_rng(cfg, len(wi) + k)[1]}
+        pi, pinfo = pseudo_work(cfg, data_root, rng, held_out)
+        items += [("pseudo", x) for x in pi]
+        info.update(pinfo)
+    return items, info
 
 
 def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev: dict[str, str] | None = None, log=print) -> dict:
@@ -388,6 +407,7 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
 
     prev = dict(prev or {})
     data_root = Path(data_root)
+    check_sources(cfg, data_root)
     store = SampleStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     items, info = work_items(cfg, data_root)
@@ -406,18 +426,25 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
         return progress
     store.drop_shards_after(progress["shards"])
     log(f"[{cfg.stage}] {info['wider_images_used']} WIDER images ({info['wider_images_missing']} listed but missing), "
-        f"{info['landmark_faces_used']} landmark faces; resuming at item {progress['done']}/{len(items)}")
+        f"{info['landmark_faces_used']} landmark faces"
+        + (f", {info['pseudo_images_used']} pseudo-annotated images" if cfg.samples.pseudo is not None else "")
+        + f"; resuming at item {progress['done']}/{len(items)}")
     caps = cfg.samples.max_per_type
     spread = bool(cfg.samples.spread_caps)
-    n_wider = info["wider_images_used"]
+    n_wider, n_lmk = info["wider_images_used"], info["landmark_faces_used"]
+    n_faces = len(items) - n_lmk  # WIDER and pseudo images
 
     def source_position(i: int) -> tuple[int, int]:
-        # WIDER images give neg / pos / part, landmark faces give landmark: each type is paced over its own list
-        return (i, n_wider) if i < n_wider else (i - n_wider, len(items) - n_wider)
+        # WIDER and pseudo images give neg / pos / part, landmark faces give landmark: each type is paced over its
+        # own list (WIDER images, then pseudo images after the landmark faces)
+        if n_wider <= i < n_wider + n_lmk:
+            return i - n_wider, n_lmk
+        return (i if i < n_wider else i - n_lmk), n_faces
 
     counts = progress["counts"]
-    wider_root = _resolve(data_root, cfg.data.wider_images)
-    lmk_root = _resolve(data_root, cfg.data.landmark_root)
+    wider_root = data_path(data_root, cfg.data.wider_images)
+    lmk_root = data_path(data_root, cfg.data.landmark_root)
+    pseudo_root = data_path(data_root, cfg.samples.pseudo.root) if cfg.samples.pseudo is not None else ""
     buf: dict[tuple[str, str], list] = {}
     t0 = time.time()
     base_seconds = progress["seconds"]
@@ -435,19 +462,21 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
     todo = [(i, k, it) for i, (k, it) in enumerate(items)][progress["done"] :]
     workers = max(1, cfg.samples.workers)
 
-    def died(args: tuple[int, str, object], message: str) -> tuple[int, bool, dict, str]:
+    def died(args: tuple[int, str, object], message: str) -> tuple[int, bool, dict, str, dict]:
         # the worker process died on this item (killed, out of memory): reported and skipped like a bad image
-        return args[0], item_rng(cfg, args[0])[1], {}, f"{args[2].path}: {message}"
+        return args[0], item_rng(cfg, args[0], args[1])[1], {}, f"{args[2].path}: {message}", {}
 
-    sampler = Sampler(cfg, str(wider_root), str(lmk_root), prev)
+    sampler = Sampler(cfg, str(wider_root), str(lmk_root), prev, str(pseudo_root))
     # in item order, whatever the number of processes: the shards are the same
     results = worker_map(sampler.start, _process, todo, workers if len(todo) > 1 else 1, ordered=True, on_error=died)
     bar = tqdm(results, total=len(items), initial=progress["done"], desc=f"samples {cfg.stage}", unit="item", mininterval=5)
     try:
-        for n, (i, is_val, samples, err) in enumerate(bar, 1):
+        for n, (i, is_val, samples, err, found) in enumerate(bar, 1):
             if err:
                 progress["errors"].append(err)
                 log(f"skipped: {err}")
+            for k, v in found.items():  # a pseudo image's faces and ignored boxes
+                progress["data"][k] += v
             sp = "val" if is_val else "train"
             for t, (imgs, labs) in samples.items():
                 if sp == "train" and t in caps:
@@ -468,6 +497,8 @@ def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev:
         results.close()  # stops the workers
     progress["complete"] = True
     store.save_progress(progress)
+    pseudo = (f", {progress['data']['pseudo_faces']} pseudo faces ({progress['data']['pseudo_ignored']} boxes ignored)"
+              if cfg.samples.pseudo is not None else "")
     log(f"[{cfg.stage}] samples done in {progress['seconds']:.0f} s: train {counts['train']}, val {counts['val']}, "
-        f"{len(progress['errors'])} unreadable images skipped")
+        f"{len(progress['errors'])} unreadable images skipped{pseudo}")
     return progress
