@@ -266,7 +266,7 @@ def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
         (configs / f"{stage}.yaml").write_text(yaml.safe_dump({"extends": f"../base/{stage}.yaml", "variant": variant}))
     runs, out = tmp_path / "runs", tmp_path / "weights"
     assert _run(["train", "all", "--config", str(configs), "--data", str(data), "--runs", str(runs), "--out", str(out)]) == 0
-    from openmtcnn.train.samples import SampleStore
+    from openmtcnn.train.store import SampleStore
 
     x, _ = SampleStore(runs / "onet" / "samples").load("train", "pos", 36)
     assert x.shape[1:] == (36, 36, 3)  # O-Net's samples at the variant's size

@@ -7,11 +7,7 @@ killed and resumed writes exactly what an uninterrupted run would have.
 Every ``flush_every`` items the buffers go to disk as one shard per
 (split, type) and ``progress.json`` records how far the run got.
 
-Layout of a sample folder::
-
-    progress.json                       # items done, counts, data found/missing, config fingerprint
-    {train,val}/{neg,pos,part,landmark}/NNNNN_img.npy   # (n, S, S, 3) uint8 RGB crops
-    {train,val}/{neg,pos,part,landmark}/NNNNN_lab.npy   # (n, 14) float32: 4 box offsets, 10 landmark offsets
+The folder's layout: :mod:`openmtcnn.train.store`.
 
 Labels follow inference: box offsets are what :func:`openmtcnn.ops.boxes.calibrate`
 needs to turn the (integer) crop box into the face box; landmarks are what
@@ -30,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,9 +47,8 @@ from ..ops.landmarks import encode as encode_landmarks
 from ..stages import INPUT_SIZE
 from .config import SAMPLE_TYPES, SampleConfig, StageConfig
 from .pseudo import check_sources, data_path, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
+from .store import LABEL_DIM, SPLITS, SampleStore
 
-SPLITS = ("train", "val")
-LABEL_DIM = 14
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
 LATER_OPTIONS = {"landmark_jitter_shift", "landmark_jitter_scale", "landmark_min_iou", "spread_caps", "label_square",
                  "border_crops", "pseudo"}  # left out of the fingerprint while unset
@@ -281,51 +275,6 @@ def _process(sampler: Sampler, args: tuple[int, str, object]) -> tuple[int, bool
         return i, is_val, landmark_samples(rng, image, item, cfg), None, {}
     except Exception as e:  # a bad image is reported and skipped; the rest of the run goes on
         return i, is_val, {}, f"{item.path}: {e}", {}
-
-
-# ----------------------------------------------------------------------------- the store
-
-
-class SampleStore:
-    """One stage's sample folder: shards per (split, type) and ``progress.json``."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.progress_path = self.root / "progress.json"
-
-    def load_progress(self) -> dict | None:
-        return json.loads(self.progress_path.read_text()) if self.progress_path.exists() else None
-
-    def save_progress(self, progress: dict) -> None:
-        tmp = self.progress_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(progress, indent=1))
-        os.replace(tmp, self.progress_path)
-
-    def write_shard(self, split: str, kind: str, index: int, images: np.ndarray, labels: np.ndarray) -> None:
-        d = self.root / split / kind
-        d.mkdir(parents=True, exist_ok=True)
-        for suffix, arr in (("img", images), ("lab", labels)):
-            tmp = d / f"{index:05d}_{suffix}.tmp.npy"
-            np.save(tmp, arr)
-            os.replace(tmp, d / f"{index:05d}_{suffix}.npy")
-
-    def drop_shards_after(self, shards: int) -> None:
-        """Remove shards written after the last recorded progress (a run killed mid-flush)."""
-        for f in self.root.glob("*/*/*.npy"):
-            if int(f.name[:5]) >= shards:
-                f.unlink()
-
-    def shard_files(self, split: str, kind: str) -> list[tuple[Path, Path]]:
-        d = self.root / split / kind
-        imgs = sorted(d.glob("[0-9]*_img.npy"))
-        return [(p, p.with_name(p.name.replace("_img", "_lab"))) for p in imgs]
-
-    def load(self, split: str, kind: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """All samples of one (split, type) in memory: ``(n, S, S, 3)`` uint8, ``(n, 14)`` float32."""
-        pairs = self.shard_files(split, kind)
-        if not pairs:
-            return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, LABEL_DIM), np.float32)
-        return np.concatenate([np.load(p) for p, _ in pairs]), np.concatenate([np.load(q) for _, q in pairs])
 
 
 # ----------------------------------------------------------------------------- the run

@@ -24,7 +24,8 @@ from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
 from ..ops.landmarks import normalised_errors
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .corrupt import corrupt
-from .samples import FLIP_POINTS, SampleStore
+from .samples import FLIP_POINTS
+from .store import SampleStore
 from .teacher import DISTILL_TASKS, Teacher, distill_losses, two_class_kl
 
 KIND = {t: k for k, t in enumerate(SAMPLE_TYPES)}  # neg 0, pos 1, part 2, landmark 3
