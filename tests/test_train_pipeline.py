@@ -45,7 +45,7 @@ def _run(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_train_all_end_to_end(tmp_path, capsys):
+def test_train_all_end_to_end(tmp_path, capsys, monkeypatch):
     data = make_dataset(tmp_path / "data", n_images=20, n_landmark=30)
     configs = _configs(tmp_path / "configs")
     runs, out = tmp_path / "runs", tmp_path / "weights"
@@ -98,10 +98,15 @@ def test_train_all_end_to_end(tmp_path, capsys):
     onet_cfg = yaml.safe_load((configs / "onet.yaml").read_text())
     onet_cfg["train"].update(epochs=1, init_weights=str(out / "onet.onnx"), teacher=str(out))  # distilled from itself
     (configs / "onet-ft.yaml").write_text(yaml.safe_dump(onet_cfg))
-    out2 = tmp_path / "weights-ft"
+    # one stage without --out: the set goes into the runs folder, never over a bundled set
+    import openmtcnn.weights as W
+
+    monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "bundled")
+    out2 = runs2 / "weights"
     capsys.readouterr()
-    assert _run(["train", "onet", "--config", str(configs / "onet-ft.yaml"), "--data", str(data), "--runs", str(runs2), "--out", str(out2)]) == 0
+    assert _run(["train", "onet", "--config", str(configs / "onet-ft.yaml"), "--data", str(data), "--runs", str(runs2)]) == 0
     assert "starting from" in capsys.readouterr().out
+    assert not (tmp_path / "bundled").exists()
     card2 = (out2 / "MODEL_CARD.md").read_text()
     assert "P-Net: taken unchanged from the weight set" in card2 and "O-Net: fine-tuned, starting from" in card2
     assert "WIDER FACE train: 21 images used" in card2
@@ -119,6 +124,20 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert "That card said of it: taken unchanged from the weight set" in card3  # P-Net: adopted twice
     assert f"**Distilled**: the O-Net of the weight set `{out}`" in card3
     assert _run(["train", "adopt", "--weights", str(tmp_path / "nowhere"), "--runs", str(runs2)]) == 2
+    # a variant's O-Net behind adopted standard P-Net and R-Net (a one-stage sweep): trained, but no mixed set
+    runs4 = tmp_path / "runs4"
+    assert _run(["train", "adopt", "--weights", str(out), "--runs", str(runs4)]) == 0
+    dw_cfg = yaml.safe_load((configs / "onet.yaml").read_text())
+    dw_cfg["variant"] = "mtcnn-dw"
+    dw_cfg["train"].update(epochs=1)
+    (configs / "onet-dw.yaml").write_text(yaml.safe_dump(dw_cfg))
+    capsys.readouterr()
+    assert _run(["train", "onet", "--config", str(configs / "onet-dw.yaml"), "--data", str(data), "--runs", str(runs4)]) == 0
+    assert "not exporting a weight set: the three stages were trained as different variants" in capsys.readouterr().out
+    assert (runs4 / "onet" / "onet.onnx").is_file() and not (runs4 / "weights").exists()
+    assert _run(["train", "export", "--runs", str(runs4)]) == 2
+    assert "different variants" in capsys.readouterr().err
+    assert not (tmp_path / "bundled").exists()
 
 
 def test_git_commit_names_the_committed_version(tmp_path):

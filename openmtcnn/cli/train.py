@@ -27,8 +27,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
     p.add_argument("--runs", default="runs", help="work folder for samples and checkpoints (default: runs)")
     p.add_argument("--out", default=None,
-                   help="where the finished weight set goes (default: the bundled openmtcnn/weights/default, "
-                   "or openmtcnn/weights/VARIANT for a variant other than mtcnn)")
+                   help="where the finished weight set goes. 'all' and 'export': by default the bundled "
+                   "openmtcnn/weights/default (openmtcnn/weights/VARIANT for a variant other than mtcnn); one stage: "
+                   "by default RUNS/weights, so that a stage retrained beside adopted ones never replaces a bundled set")
     p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
     p.add_argument("--weights", default=None, help="'adopt': the weight set (folder) to take stages from")
     p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
@@ -52,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
     out = args.out
     if args.stage == "export":
-        return 0 if export_weights(args.runs, out, evaluation) else 1
+        try:
+            return 0 if export_weights(args.runs, out, evaluation) else 1
+        except ValueError as e:  # stages of different variants
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if args.stage == "adopt":
         if args.weights is None or not Path(args.weights).is_dir():
             print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
@@ -78,5 +83,10 @@ def run(args: argparse.Namespace) -> int:
     command = " ".join(["openmtcnn", *sys.argv[1:]])  # recorded in the model card
     for cfg, path in cfgs:
         run_stage(cfg, args.data, args.runs, fresh=args.fresh, config_path=path, command=command)
-    export_weights(args.runs, out, evaluation)
+    if out is None and args.stage != "all":
+        out = str(Path(args.runs) / "weights")
+    try:
+        export_weights(args.runs, out, evaluation)
+    except ValueError as e:  # e.g. a variant's stage trained behind adopted standard ones: the stage itself is done
+        print(f"not exporting a weight set: {e}")
     return 0
