@@ -4,9 +4,10 @@
     python benchmarks/variant_sets.py ROUND --report-only           # the table again from the JSON
 
 ``ROUND`` names the comparison (e.g. ``round1``): the JSON is ``benchmarks/results/variants-ROUND.json``, the
-accuracy summaries are read from ``docs/results/summaries/variants-ROUND/`` (``LABEL-everyday.widerface.json``
-from ``openmtcnn evaluate widerface`` at the everyday settings and ``LABEL.landmarks.json`` from ``openmtcnn
-evaluate landmarks``; committed, so the table can be rebuilt), and the table goes between the
+accuracy summaries are read from ``docs/results/summaries/variants-ROUND/``, then ``docs/results/summaries/``
+(``LABEL.widerface.json`` and ``LABEL-everyday.widerface.json`` from ``openmtcnn evaluate widerface`` at the
+authors' and the everyday settings, ``LABEL.landmarks.json`` from ``openmtcnn evaluate landmarks``; committed, so
+the table can be rebuilt), and the table goes between the
 ``<!-- sets-ROUND:start ... -->`` markers of docs/variants.md.
 
 Speed: every set is loaded as a user loads it (``Detector(weights=DIR)``: ONNX Runtime, graph rewrites, the set's own
@@ -33,8 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "variants.md"
 
 
-def paths(round_name: str) -> tuple[Path, Path]:
-    return REPO / "benchmarks" / "results" / f"variants-{round_name}.json", REPO / "docs" / "results" / "summaries" / f"variants-{round_name}"
+SUMMARIES = REPO / "docs" / "results" / "summaries"
+
+
+def paths(round_name: str) -> tuple[Path, list[Path]]:
+    """The round's results JSON, and where its sets' summaries are looked for: the round's own folder, then the
+    default weights' (so that a bundled set is named by its summaries' label, e.g. ``ours-v12``)."""
+    return REPO / "benchmarks" / "results" / f"variants-{round_name}.json", [SUMMARIES / f"variants-{round_name}", SUMMARIES]
 
 
 def markers(round_name: str) -> tuple[str, str]:
@@ -94,21 +100,28 @@ def measure(sets: dict[str, Path], wider: Path, n_wider: int, vga: Path, repeat:
     }
 
 
-def accuracy(summaries: Path, label: str) -> dict:
+def accuracy(folders: list[Path], label: str) -> dict:
     """WIDER val AP at the authors' and the everyday settings and the end-to-end landmark error of ``label``, from
-    its committed summaries (``LABEL.widerface.json``, ``LABEL-everyday.widerface.json``, ``LABEL.landmarks.json``)."""
+    its committed summaries (``LABEL.widerface.json``, ``LABEL-everyday.widerface.json``, ``LABEL.landmarks.json``),
+    each taken from the first of ``folders`` that holds it."""
+
+    def read(name: str) -> dict | None:
+        for f in folders:
+            if (f / name).is_file():
+                return json.loads((f / name).read_text())
+        return None
+
     out: dict = {}
     for key, name in (("authors", f"{label}.widerface.json"), ("everyday", f"{label}-everyday.widerface.json")):
-        if (summaries / name).is_file():
-            out[key] = json.loads((summaries / name).read_text())["ap"]
-    lm = summaries / f"{label}.landmarks.json"
-    if lm.is_file():
-        e2e = json.loads(lm.read_text())["subsets"]["all"]["end_to_end"]
+        if (d := read(name)) is not None:
+            out[key] = d["ap"]
+    if (d := read(f"{label}.landmarks.json")) is not None:
+        e2e = d["subsets"]["all"]["end_to_end"]
         out["nme"], out["found"] = e2e["nme"], e2e["found_share"]
     return out
 
 
-def report(res: dict, summaries: Path) -> list[str]:
+def report(res: dict, summaries: list[Path]) -> list[str]:
     rows = res["rows"]
     ref = rows[0]
     lines = [
@@ -130,12 +143,12 @@ def report(res: dict, summaries: Path) -> list[str]:
             f"| {r['vga']['macs']['total'] / 1e6:.0f} M | {wid:.2f} ({wid / ref['wider']['wall']['median_ms']:.2f}) |"
         )
     m = res["machine"]
-    where = summaries.relative_to(REPO) if summaries.is_relative_to(REPO) else summaries
+    where = ", ".join(f"`{f.relative_to(REPO) if f.is_relative_to(REPO) else f}/`" for f in summaries)
     lines += [
         "",
         f"AP: easy / medium / hard on the full WIDER val (3226 images); authors' settings: min face 10, factor 0.79, "
         f"thresholds 0.5 / 0.5 / 0.3; everyday: 20, 0.709, 0.6 / 0.7 / 0.7. Landmarks: the test list (3466 faces), two "
-        f"landmark passes. From the committed summaries in `{where}/`. "
+        f"landmark passes. From the committed summaries in {where}. "
         f"Speed: median wall time per image, {res['settings']['threads']} thread, everyday settings, each set's own cascade "
         f"settings; the sets interleaved image by image ({res['vga']['repeat']} passes over the VGA photo "
         f"`{res['vga']['source']}` resized to 640 x 480; 1 pass over {res['wider']['images']} WIDER val images spread "
@@ -167,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-wider", type=int, default=60, help="WIDER images timed (default 60)")
     p.add_argument("--repeat", type=int, default=20, help="timed passes over the VGA photo (default 20)")
     p.add_argument("--json", type=Path, default=None, help="results JSON (default benchmarks/results/variants-ROUND.json)")
-    p.add_argument("--summaries", type=Path, default=None,
-                   help="folder of the sets' evaluation summaries (default docs/results/summaries/variants-ROUND)")
+    p.add_argument("--summaries", type=Path, nargs="+", default=None,
+                   help="folders of the sets' evaluation summaries, first match wins "
+                   "(default docs/results/summaries/variants-ROUND, then docs/results/summaries)")
     p.add_argument("--doc", type=Path, default=DOC, help="Markdown file with the round's markers (default docs/variants.md)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table from the JSON without measuring")
     args = p.parse_args(argv)

@@ -41,7 +41,7 @@ def test_sets_are_timed_and_tabled(tmp_path):
     doc.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
     out = tmp_path / "sets.json"
     rc = vs.main(["t", f"a={default}", f"b={default}", "--wider", str(tmp_path / "WIDER_val" / "images"), "--vga", str(SAMPLE),
-                  "--repeat", "2", "--json", str(out), "--summaries", str(summaries), "--doc", str(doc)])
+                  "--repeat", "2", "--json", str(out), "--summaries", str(summaries), str(tmp_path / "none"), "--doc", str(doc)])
     assert rc == 0
     res = json.loads(out.read_text())
     assert [r["label"] for r in res["rows"]] == ["a", "b"]
@@ -59,7 +59,7 @@ def test_sets_are_timed_and_tabled(tmp_path):
     assert row_b.count("not measured") == 3
     # the table again from the JSON alone
     doc.write_text(f"{start}\n{end}\n")
-    assert vs.main(["t", "--report-only", "--json", str(out), "--summaries", str(summaries), "--doc", str(doc)]) == 0
+    assert vs.main(["t", "--report-only", "--json", str(out), "--summaries", str(summaries), str(tmp_path / "none"), "--doc", str(doc)]) == 0
     assert row_a in doc.read_text()
 
 
