@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def _small_sample() -> np.ndarray:
 
 
 def _random_nets(variant: str, seed: int = 0) -> dict:
-    """Untrained nets with PReLU slopes of both signs (the rewrites treat negative slopes apart)."""
+    """Untrained nets with PReLU slopes of both signs (the rewrites treat negative slopes apart) and, with batch
+    norm, random BN statistics, scales and shifts (the fold must use every one of them)."""
     torch.manual_seed(seed)
     nets = {s: create_net(variant, s).eval() for s in STAGES}
     with torch.no_grad():
@@ -42,6 +44,11 @@ def _random_nets(variant: str, seed: int = 0) -> dict:
             for m in net.modules():
                 if isinstance(m, torch.nn.PReLU):
                     m.weight.uniform_(-0.5, 0.5)
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.normal_(0, 0.5)
+                    m.running_var.uniform_(0.2, 3.0)
+                    m.weight.uniform_(0.3, 1.7)
+                    m.bias.normal_(0, 0.3)
     return nets
 
 
@@ -51,12 +58,26 @@ def test_names_parse_into_variants():
     assert {s: spec.size for s, spec in v.specs.items()} == {"pnet": 12, "rnet": 18, "onet": 36}
     assert parse_variant("mtcnn") == parse_variant("mtcnn-a1") and parse_variant("mtcnn").name == "mtcnn"
     assert parse_variant("mtcnn-a0.5-bl").cascade == {"crop_method": "bilinear"}
+    for name in ("mtcnn-bn", "mtcnn-dw-bn", "mtcnn-dw-a0.5-bn", "mtcnn-dw-a0.5-r0.75-bl-bn"):
+        v = parse_variant(name)
+        assert v.norm and v.name == name and all(s.norm for s in v.specs.values())
+    assert parse_variant("mtcnn-dw-bn").cascade == parse_variant("mtcnn-dw").cascade  # not a cascade setting
+    assert not parse_variant("mtcnn-dw").norm
     for name in list_variants():  # the common names are canonical and build
         assert parse_variant(name).name == name
         assert all(s.stage == st for st, s in variant_specs(name).items())
-    for bad in ("mtcnn-0.5", "mtcnn-dw-0.5", "mobilenet", "mtcnn-r0.75-dw", "mtcnn-a0"):
+    for bad in ("mtcnn-0.5", "mtcnn-dw-0.5", "mobilenet", "mtcnn-r0.75-dw", "mtcnn-a0", "mtcnn-dw-bnx"):
         with pytest.raises(KeyError, match=bad):
             parse_variant(bad)
+    # malformed names say what is wrong: parts out of order (with the name in order), twice, or unknown
+    with pytest.raises(KeyError, match=r"'mtcnn-bn-dw': parts out of order.*'mtcnn-dw-bn'"):
+        parse_variant("mtcnn-bn-dw")
+    with pytest.raises(KeyError, match=r"parts out of order.*'mtcnn-dw-a0.5-bl-bn'"):
+        parse_variant("mtcnn-dw-bn-a0.5-bl")
+    with pytest.raises(KeyError, match="'mtcnn-dw-bn-bn': a part given twice"):
+        parse_variant("mtcnn-dw-bn-bn")
+    with pytest.raises(KeyError, match=r"'bnx' is not a part of mtcnn\[-dw\]\[-a<alpha>\]\[-r<rho>\]\[-bl\]\[-bn\]"):
+        parse_variant("mtcnn-dw-bnx")
 
 
 def test_too_small_inputs_are_refused_by_name():
@@ -77,6 +98,86 @@ def test_multipliers_scale_the_cost():
     assert p["mtcnn-dw-a0.5"] < p["mtcnn-dw"] < p["mtcnn"] < p["mtcnn-dw-a2"]
     convs = [m for m in create_net("mtcnn-dw", "pnet").modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs[0].groups == 1 and any(c.groups == c.in_channels > 1 for c in convs)  # first conv standard
+
+
+def test_batch_norm_follows_every_convolution():
+    for variant in ("mtcnn-bn", "mtcnn-dw-bn"):
+        for stage in STAGES:
+            net = create_net(variant, stage)
+            layers = [m for m in net.features.modules() if not list(m.children())]
+            convs = [i for i, m in enumerate(layers) if isinstance(m, torch.nn.Conv2d)]
+            assert len(convs) == len([m for m in create_net(variant[:-3], stage).features.modules() if isinstance(m, torch.nn.Conv2d)])
+            for i in convs:  # the first standard one, depthwise and pointwise ones alike: conv (no bias), BN, PReLU
+                assert layers[i].bias is None and isinstance(layers[i + 1], torch.nn.BatchNorm2d)
+                assert isinstance(layers[i + 2], torch.nn.PReLU) and layers[i + 1].num_features == layers[i].out_channels
+            heads = [m for name, m in net.named_modules() if not name.startswith("features")]
+            assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in heads)  # fully connected layers and heads: none
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in create_net("mtcnn-dw", "onet").modules())
+
+
+@pytest.mark.parametrize("variant", ["mtcnn-bn", "mtcnn-dw-bn", "mtcnn-dw-a0.5-r0.75-bn"])
+def test_batch_norm_is_folded_into_the_exported_graph(variant, tmp_path):
+    """The ONNX file of a -bn net: no BatchNormalization node, the graph of the variant without -bn, the outputs
+    of the eval-mode net with its BN; read back as that net (folded) or as a -bn net that passes it through."""
+    from openmtcnn.nets.export import load_onnx_net, read_onnx_net
+    from openmtcnn.nets.norm import fold_norm
+
+    plain_variant = parse_variant(variant).name.removesuffix("-bn")
+    rng = np.random.default_rng(2)
+    for stage, net in _random_nets(variant, seed=5).items():
+        path = export_net(net, tmp_path / f"{stage}.onnx")
+        graph = onnx.load(str(path)).graph
+        plain = create_net(plain_variant, stage).eval()
+        with torch.no_grad():  # its slopes as distinct as the -bn net's (the exporter shares equal ones)
+            prelus = [m for m in net.modules() if isinstance(m, torch.nn.PReLU)]
+            for m, src in zip([m for m in plain.modules() if isinstance(m, torch.nn.PReLU)], prelus, strict=True):
+                m.weight.copy_(src.weight)
+        plain_graph = onnx.load(str(export_net(plain, tmp_path / "plain.onnx"))).graph
+        assert "BatchNormalization" not in {n.op_type for n in graph.node}
+        assert [n.op_type for n in graph.node] == [n.op_type for n in plain_graph.node]
+        assert {i.name: list(i.dims) for i in graph.initializer} == {i.name: list(i.dims) for i in plain_graph.initializer}
+        size = net.spec.size
+        x = rng.normal(0, 0.7, (2, 3, 29, 37) if stage == "pnet" else (4, 3, size, size)).astype(np.float32)
+        ours = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})
+        with torch.no_grad():
+            ref = [t.numpy() for t in DeployNet(net)(torch.from_numpy(x))]
+            folded = [t.numpy() for t in DeployNet(fold_norm(net))(torch.from_numpy(x))]
+        assert net.spec.norm and not fold_norm(net).spec.norm and not net.training  # the fold leaves the net alone
+        for a, b, c in zip(ours, ref, folded):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+            np.testing.assert_allclose(c, b, rtol=0, atol=1e-5)
+        # read back: the variant's -bn net (fine-tuning, adopt) and the folded net (the torch backend)
+        back = load_onnx_net(path, variant, stage)
+        flat = read_onnx_net(path, variant_specs(plain_variant)[stage])
+        assert back.spec == net.spec and not flat.spec.norm and not back.training
+        with torch.no_grad():
+            for a, b, c in zip(DeployNet(back)(torch.from_numpy(x)), DeployNet(flat)(torch.from_numpy(x)), ref):
+                np.testing.assert_allclose(a.numpy(), c, rtol=0, atol=1e-5)
+                np.testing.assert_allclose(b.numpy(), c, rtol=0, atol=1e-5)
+        again = onnx.load(str(export_net(back, tmp_path / "again.onnx"))).graph  # folds back to the same weights
+        for i, j in zip(graph.initializer, again.initializer):
+            np.testing.assert_allclose(onnx.numpy_helper.to_array(j), onnx.numpy_helper.to_array(i), rtol=0, atol=1e-6)
+
+
+def test_batch_norm_calibrated_on_a_batch_passes_it_through_in_train_mode():
+    """Fine-tuning from a folded file: BN set from a batch's statistics keeps the eval-mode function exactly and
+    makes the train-mode one (batch statistics) that of the folded net on that batch."""
+    from openmtcnn.nets.norm import calibrate_norm, fold_norm, unfold_norm
+
+    net = _random_nets("mtcnn-dw-bn", seed=6)["onet"]
+    x = torch.from_numpy(np.random.default_rng(3).normal(0, 0.7, (16, 3, 48, 48)).astype(np.float32))
+    rebuilt = unfold_norm(fold_norm(net)).train()
+    with torch.no_grad():
+        ref = net(x)
+        naive = copy.deepcopy(rebuilt)(x)  # BN from the fold alone normalises each batch anew: another function
+        calibrate_norm(rebuilt, x)
+        assert rebuilt.training
+        in_train = rebuilt(x)
+        in_eval = rebuilt.eval()(x)
+    assert max(float((a - b).abs().max()) for a, b in zip(naive, ref)) > 0.1
+    for a, b, c in zip(in_train, in_eval, ref):
+        torch.testing.assert_close(a, c, rtol=0, atol=1e-5)
+        torch.testing.assert_close(b, c, rtol=0, atol=1e-5)
 
 
 def test_variant_costs_read_off_the_graphs(tmp_path):

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     p = argparse.ArgumentParser(description="parameters and multiply-adds per net of net variants (untrained nets)")
-    p.add_argument("variants", nargs="*", help="variant names, mtcnn[-dw][-a<alpha>][-r<rho>][-bl] (default: the common ones)")
+    p.add_argument("variants", nargs="*", help="variant names, mtcnn[-dw][-a<alpha>][-r<rho>][-bl][-bn] (default: the common ones)")
     p.add_argument("--pnet-scale", type=float, default=1.0, help="P-Net's pyramid first-level scale (default 1)")
     p.add_argument("--json", action="store_true", help="JSON instead of a Markdown table")
     args = p.parse_args(argv)

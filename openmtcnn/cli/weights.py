@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
     for s in STAGES:
         e.add_argument(f"--{s}", metavar="FILE", help=f"{s} state dict or checkpoint (overrides --state-dict-dir)")
     e.add_argument(
-        "--variant", metavar="NAME", help="net variant, mtcnn[-dw][-a<alpha>][-r<rho>][-bl] (see openmtcnn.nets.list_variants(); default: the checkpoints' own, else mtcnn)"
+        "--variant", metavar="NAME", help="net variant, mtcnn[-dw][-a<alpha>][-r<rho>][-bl][-bn] (see openmtcnn.nets.list_variants(); default: the checkpoints' own, else mtcnn)"
     )
     e.add_argument("--out", required=True, metavar="DIR", help="weight folder to write")
     e.set_defaults(func=run_export)

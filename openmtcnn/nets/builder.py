@@ -4,8 +4,9 @@ A net is a plan of layers (conv / pool) followed, for R-Net and O-Net, by a
 hidden fully connected layer, then three heads: face (2 logits), box (4
 offsets) and landmarks (10 numbers: x1, y1, ..., x5, y5 relative to the box).
 Knobs: convolution type (``standard`` or depthwise-separable ``dwsep``),
-width multiplier ``alpha`` (channels times alpha) and input size (R-Net and
-O-Net; P-Net is fully convolutional with a 12 px receptive field).
+width multiplier ``alpha`` (channels times alpha), input size (R-Net and
+O-Net; P-Net is fully convolutional with a 12 px receptive field) and batch
+norm after every convolution (``norm``; folded away at export, see norm.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class NetSpec:
     conv: ConvType = "standard"
     alpha: float = 1.0
     input_size: int | None = None  # None: the stage's standard size (12 / 24 / 48)
+    norm: bool = False  # BatchNorm2d after every convolution (training form; the ONNX file holds it folded)
 
     @property
     def size(self) -> int:
@@ -75,15 +77,21 @@ def check_input_size(spec: NetSpec) -> None:
 
 
 class ConvBlock(nn.Sequential):
-    """k x k convolution + PReLU; depthwise-separable = depthwise k x k, PReLU, pointwise 1x1, PReLU."""
+    """k x k convolution + PReLU; depthwise-separable = depthwise k x k, PReLU, pointwise 1x1, PReLU.
 
-    def __init__(self, cin: int, cout: int, k: int, conv: ConvType):
+    With ``norm`` each convolution (depthwise and pointwise alike) is followed by BatchNorm2d before its PReLU,
+    MobileNet's order, and has no bias of its own (BN's shift takes its place).
+    """
+
+    def __init__(self, cin: int, cout: int, k: int, conv: ConvType, norm: bool = False):
+        def unit(ci: int, co: int, kernel: int, groups: int = 1) -> list[nn.Module]:
+            layer = nn.Conv2d(ci, co, kernel, groups=groups, bias=not norm)
+            return [layer, nn.BatchNorm2d(co), nn.PReLU(co)] if norm else [layer, nn.PReLU(co)]
+
         if conv == "dwsep" and cin > 1 and k > 1:
-            super().__init__(
-                nn.Conv2d(cin, cin, k, groups=cin), nn.PReLU(cin), nn.Conv2d(cin, cout, 1), nn.PReLU(cout)
-            )
+            super().__init__(*unit(cin, cin, k, groups=cin), *unit(cin, cout, 1))
         else:
-            super().__init__(nn.Conv2d(cin, cout, k), nn.PReLU(cout))
+            super().__init__(*unit(cin, cout, k))
 
 
 class MTCNNNet(nn.Module):
@@ -103,7 +111,7 @@ class MTCNNNet(nn.Module):
             if kind == "c":
                 cout = _ch(v, spec.alpha)
                 # the first conv of a depthwise-separable net stays standard (3 input channels, as MobileNet)
-                layers.append(ConvBlock(cin, cout, k, spec.conv if i > 0 else "standard"))
+                layers.append(ConvBlock(cin, cout, k, spec.conv if i > 0 else "standard", spec.norm))
                 cin = cout
             else:
                 layers.append(nn.MaxPool2d(k, v, ceil_mode=True))
@@ -115,8 +123,7 @@ class MTCNNNet(nn.Module):
             self.box = nn.Conv2d(cin, 4, 1)
             self.landmarks = nn.Conv2d(cin, 10, 1)
         else:
-            with torch.no_grad():
-                n = self.features(torch.zeros(1, 3, spec.size, spec.size)).numel()
+            n = cin * feature_size(spec.stage, spec.size) ** 2  # by arithmetic: a forward pass would move BN statistics
             hidden = _ch(plan["fc"], spec.alpha)
             self.fc = nn.Sequential(nn.Flatten(), nn.Linear(n, hidden), nn.PReLU(hidden))
             self.face = nn.Linear(hidden, 2)

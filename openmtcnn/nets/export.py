@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,22 @@ from torch import nn
 
 from ..weights import WeightsError, read_manifest, resolve_weights
 from .builder import DeployNet, MTCNNNet, NetSpec
+from .norm import fold_norm, unfold_norm
 from .registry import STAGES, Stage, parse_variant, variant_specs
 
 OPSET = 17
 
 
 def export_net(net: MTCNNNet, path: str | Path) -> Path:
-    """Write one net as ONNX: P-Net with dynamic batch/height/width, R/O-Net with dynamic batch."""
+    """Write one net as ONNX: P-Net with dynamic batch/height/width, R/O-Net with dynamic batch.
+
+    A net with batch norm is written folded (:func:`~openmtcnn.nets.norm.fold_norm`, its eval-mode statistics):
+    the file holds no BatchNormalization node, the graph of the same variant without ``-bn``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = net.spec.size
-    deploy = DeployNet(net).eval()
+    deploy = DeployNet(fold_norm(net)).eval()
     dummy = torch.zeros(1, 3, size, size)
     axes = {"image": {0: "batch"}, "prob": {0: "batch"}, "box": {0: "batch"}, "landmarks": {0: "batch"}}
     if net.spec.stage == "pnet":
@@ -57,7 +63,8 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, ext
         export_net(nets[stage], out / f"{stage}.onnx")
     manifest = {
         "variant": variant,
-        "nets": {s: {"conv": nets[s].spec.conv, "alpha": nets[s].spec.alpha, "input_size": nets[s].spec.size} for s in STAGES},
+        "nets": {s: {"conv": nets[s].spec.conv, "alpha": nets[s].spec.alpha, "input_size": nets[s].spec.size,
+                     "norm": nets[s].spec.norm} for s in STAGES},
         "cascade": parse_variant(variant).cascade,
         **(extra or {}),
     }
@@ -68,7 +75,10 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, ext
 def read_onnx_net(path: str | Path, spec: NetSpec, check: bool = True) -> MTCNNNet:
     """Read a net that :func:`export_net` wrote back into an ``MTCNNNet`` of architecture ``spec`` (eval mode).
 
-    The one ONNX-to-torch reader (fine-tuning, re-export and the torch backend use it). Named initializers
+    The one ONNX-to-torch reader (fine-tuning, re-export and the torch backend use it). The file holds a net
+    without norm (a ``-bn`` net folded by :func:`export_net`) and is read as such; for a ``spec`` with ``norm``
+    the net read is returned in its ``-bn`` form with BN layers that pass it through
+    (:func:`~openmtcnn.nets.norm.unfold_norm`: the same function in eval mode). Named initializers
     map to the state dict by name (``net.`` prefix dropped); the exporter renames the slopes of the PReLUs
     that follow convolutions (``onnx::PRelu_N``, shape C x 1 x 1, equal ones shared through ``Identity``
     nodes), so PReLU weights are taken in graph order. ``check``: run both on one random input and raise
@@ -86,8 +96,8 @@ def read_onnx_net(path: str | Path, spec: NetSpec, check: bool = True) -> MTCNNN
     except Exception as e:  # onnx raises its own types (DecodeError...)
         raise WeightsError(f"{path}: cannot read ONNX net ({e})") from e
     arrays = {k: numpy_helper.to_array(v) for k, v in constants(model.graph).items()}
-    net = MTCNNNet(spec)
-    what = f"a {spec.conv} {spec.stage} (alpha {spec.alpha}, input {spec.size})"
+    net = MTCNNNet(replace(spec, norm=False))
+    what = f"a {spec.conv} {spec.stage} (alpha {spec.alpha}, input {spec.size}{', BN folded' if spec.norm else ''})"
     prelus = [f"{name}.weight" for name, m in net.named_modules() if isinstance(m, nn.PReLU)]
     slopes = [n.input[1] for n in model.graph.node if n.op_type == "PRelu"]
     if len(slopes) != len(prelus):
@@ -114,7 +124,7 @@ def read_onnx_net(path: str | Path, spec: NetSpec, check: bool = True) -> MTCNNN
         worst = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ref, ours))
         if worst > 1e-4:
             raise WeightsError(f"{path}: read back as {what}, its outputs differ from the file's by {worst:.2g}")
-    return net
+    return unfold_norm(net) if spec.norm else net
 
 
 def load_onnx_net(path: str | Path, variant: str, stage: Stage, check: bool = True) -> MTCNNNet:
@@ -126,7 +136,8 @@ def load_weight_set(weights: str | Path | None = None, check: bool = True) -> di
     """The three nets of a weight folder (:func:`~openmtcnn.weights.resolve_weights`) in eval mode.
 
     Each net's architecture comes from ``manifest.json`` (``nets.<stage>``: ``conv``, ``alpha``,
-    ``input_size``; the plain MTCNN nets when absent; P-Net's size is always its 12 px window).
+    ``input_size``; the plain MTCNN nets when absent; P-Net's size is always its 12 px window). Nets trained with
+    batch norm (``norm``) are read as the files hold them, folded: nets without norm that compute the same.
     """
     weights_dir = resolve_weights(weights)
     specs = read_manifest(weights_dir).get("nets", {})

@@ -65,6 +65,8 @@ def _describe(variant: str) -> str:
         words.append(f"R-Net / O-Net inputs {sizes['rnet'].size} / {sizes['onet'].size} px")
     if v.crop_method != "area":
         words.append(f"{v.crop_method} crops")
+    if v.norm:
+        words.append("batch norm after every convolution (folded into the convolutions in the ONNX files)")
     base = "the paper's P-Net / R-Net / O-Net"
     return base if variant == "mtcnn" else f"{base} with {', '.join(words)}"
 

@@ -335,6 +335,11 @@ def train_stage(cfg: StageConfig, samples_dir: str | Path, out_dir: str | Path, 
     if tc.init_weights and not last.exists():
         net = initial_net(cfg)
         log(f"[{cfg.stage}] starting from {tc.init_weights}")
+        if net.spec.norm:  # BN rebuilt from the folded file: its statistics from training samples (nets/norm.py)
+            from ..nets.norm import calibrate_norm
+
+            calibrate_norm(net, normalise(to_tensor(train.sample(np.random.default_rng(cfg.seed + 1), plan)[0])))
+            log(f"[{cfg.stage}] batch norm statistics set from {tc.batch_size} training samples")
     else:
         net = create_net(cfg.variant, cfg.stage)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -441,7 +446,8 @@ def _summary(cfg: StageConfig, state: dict, train: Pools, val: Pools, plan: dict
 
 
 def initial_net(cfg: StageConfig):
-    """The net named by ``train.init_weights`` (a weight-set folder or an ONNX file), in train mode."""
+    """The net named by ``train.init_weights`` (a weight-set folder or an ONNX file), in train mode (a ``-bn``
+    variant's with BN layers that pass the file's folded net through: :func:`openmtcnn.nets.norm.unfold_norm`)."""
     from ..nets.export import load_onnx_net
 
     src = Path(cfg.train.init_weights)
