@@ -252,14 +252,18 @@ def test_detector_loads_a_variant_set_with_its_cascade_settings(tmp_path, monkey
     assert Detector(weights="dw-test-set").backend.input_sizes["rnet"] == 18
 
 
-def test_the_torch_backend_uses_the_same_settings(tmp_path):
-    out = export_set(_random_nets("mtcnn-dw-r0.75-bl", seed=4), tmp_path / "w", "mtcnn-dw-r0.75-bl")
+@pytest.mark.parametrize("variant", ["mtcnn-dw-r0.75-bl", "mtcnn-dw-bn"])
+def test_the_torch_backend_uses_the_same_settings(variant, tmp_path):
+    out = export_set(_random_nets(variant, seed=4), tmp_path / "w", variant)
+    norm = parse_variant(variant).norm
+    assert all(n["norm"] == norm for n in json.loads((out / "manifest.json").read_text())["nets"].values())
     img = _small_sample()
     a = Detector(weights=out, landmark_passes=0, **QUICK)
     b = Detector(weights=out, landmark_passes=0, backend="torch", **QUICK)
     assert b.config == a.config and b.backend.input_sizes == a.backend.input_sizes
     ra, rb = a.detect(img), b.detect(img)
-    assert len(ra.boxes) == len(rb.boxes)
+    assert len(ra.boxes) == len(rb.boxes) > 0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for n in b.backend.nets.values() for m in n.modules())  # folded
     np.testing.assert_allclose(ra.boxes, rb.boxes, atol=1e-2)
 
 
@@ -353,12 +357,12 @@ def test_reports_name_the_variant_settings():
 
 
 def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
-    """dw + alpha + rho + bilinear crops in one tiny synthetic run: `train all` -> weight set -> Detector."""
+    """dw + alpha + rho + bilinear crops + batch norm in one tiny synthetic run: `train all` -> weight set -> Detector."""
     import yaml
     from test_train_pipeline import _configs, _run
     from test_train_synthetic import make_dataset
 
-    variant = "mtcnn-dw-a0.5-r0.75-bl"
+    variant = "mtcnn-dw-a0.5-r0.75-bl-bn"
     data = make_dataset(tmp_path / "data", n_images=12, n_landmark=16)
     _configs(tmp_path / "base")
     configs = tmp_path / "configs"
@@ -373,7 +377,11 @@ def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
     assert x.shape[1:] == (36, 36, 3)  # O-Net's samples at the variant's size
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["variant"] == variant and manifest["cascade"] == {"crop_method": "bilinear"}
-    assert f"`{variant}`" in (out / "MODEL_CARD.md").read_text()
+    assert f"`{variant}`" in (out / "MODEL_CARD.md").read_text() and manifest["nets"]["onet"]["norm"] is True
+    for stage in STAGES:  # trained BN statistics, folded away in the files
+        best = torch.load(runs / stage / "train" / "best.pt", weights_only=False)["model"]
+        assert any(k.endswith("running_var") and not torch.allclose(v, torch.ones_like(v)) for k, v in best.items())
+        assert "BatchNormalization" not in {n.op_type for n in onnx.load(str(out / f"{stage}.onnx")).graph.node}
     det = Detector(weights=out, **QUICK)
     assert det.config.crop_method == "bilinear" and det.backend.input_sizes["onet"] == 36
     res = det.detect(_small_sample())
@@ -385,3 +393,72 @@ def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
     assert _run(["train", "export", "--runs", str(runs)]) == 0
     assert (tmp_path / "bundled" / variant / "manifest.json").is_file() and not (tmp_path / "bundled" / "default").exists()
     assert Detector(weights=variant, **QUICK).backend.input_sizes["rnet"] == 18
+
+
+def test_a_bn_net_trains_in_train_mode_validates_in_eval_mode_and_resumes(tmp_path, monkeypatch):
+    """BN normalises by the batch in training steps and uses its running statistics in validation, which leaves
+    them alone; last.pt carries them, so a run killed and resumed ends where an unbroken one does; fine-tuning
+    from the folded file starts with BN set from training samples."""
+    from test_train_synthetic import make_dataset
+
+    from openmtcnn.train import samples as S
+    from openmtcnn.train import trainer as T
+    from openmtcnn.train.config import StageConfig
+
+    data = make_dataset(tmp_path / "data", n_images=8, n_landmark=10)
+    cfg = StageConfig(stage="pnet", variant="mtcnn-dw-bn")
+    cfg.samples.workers = 1
+    cfg.train.batch_size, cfg.train.epochs, cfg.train.steps_per_epoch = 32, 2, 5
+    cfg.train.checkpoint_seconds = 0  # checkpoint after every step
+    quiet = lambda *a: None  # noqa: E731
+    S.generate(cfg, data, tmp_path / "samples", log=quiet)
+
+    modes, phase = [], ["train"]
+    real_forward, real_validate = torch.nn.BatchNorm2d.forward, T.validate
+
+    def forward(bn, x):
+        modes.append((phase[0], bn.training))
+        return real_forward(bn, x)
+
+    def validate(net, pools, cfg):
+        before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+        phase[0] = "val"
+        try:
+            return real_validate(net, pools, cfg)
+        finally:
+            phase[0] = "train"
+            assert net.training  # back to train mode for the next epoch
+            assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+    monkeypatch.setattr(torch.nn.BatchNorm2d, "forward", forward)
+    monkeypatch.setattr(T, "validate", validate)
+    T.train_stage(cfg, tmp_path / "samples", tmp_path / "full", log=quiet)
+    assert {m for p, m in modes if p == "train"} == {True} and {m for p, m in modes if p == "val"} == {False}
+    full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
+    stats = [k for k in full if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(k in torch.load(tmp_path / "full" / "best.pt", weights_only=False)["model"] for k in stats)
+    assert not torch.allclose(full[stats[1]], torch.ones_like(full[stats[1]]))  # moved by the training steps
+
+    real_losses, calls = T.losses, {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 8:  # in the second epoch
+            raise KeyboardInterrupt
+        return real_losses(*a, **k)
+
+    monkeypatch.setattr(T, "losses", dying)
+    with pytest.raises(KeyboardInterrupt):
+        T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    monkeypatch.setattr(T, "losses", real_losses)
+    T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    resumed = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["model"]
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+    # fine-tuning from the exported (folded) file: BN rebuilt, statistics set from training samples
+    onnx_path = export_net(T.load_best(cfg, tmp_path / "full"), tmp_path / "pnet.onnx")
+    cfg.train.init_weights, cfg.train.epochs = str(onnx_path), 1
+    lines = []
+    T.train_stage(cfg, tmp_path / "samples", tmp_path / "tuned", log=lines.append)
+    assert any("batch norm statistics set from 32 training samples" in line for line in lines)
