@@ -5,6 +5,7 @@
 # checkpoint, evaluations from their last finished image). Run from the checkout:
 #   nohup bash experiments/variants-short.sh mtcnn mtcnn-dw > runs/study22/log 2>&1 &
 #   AUTHORS=1 bash experiments/variants-short.sh mtcnn mtcnn-dw     # then WIDER val at the authors' settings too
+#   nohup bash experiments/variants-short.sh mtcnn-dw-bn > runs/study22/log-bn 2>&1 &   # a later variant: mtcnn's P-Net samples
 # Each variant named is trained and measured in turn (WIDER val at the everyday settings, the landmark test list).
 # Needs: data/ staged (3315 WIDER train images, the landmark list, WIDER val), runs30 / runs31 (v11 / v12's
 # samples; their configs' headers say how to remake them). Writes runs/study22/.
@@ -22,8 +23,9 @@ link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not 
 first=""
 for V in "$@"; do
   S=$(suffix "$V")
-  # P-Net: the first variant named makes the samples, the others link them
-  if [ -n "$first" ]; then link_samples pnet "$R/$first-p" "$R/$V-p"; fi
+  # P-Net: the first variant named makes the samples, the others link them (a later call links mtcnn's)
+  if [ -n "$first" ]; then link_samples pnet "$R/$first-p" "$R/$V-p"
+  elif [ "$V" != mtcnn ] && [ -d $R/mtcnn-p/pnet/samples ]; then link_samples pnet "$R/mtcnn-p" "$R/$V-p"; fi
   $O train pnet --config $C/pnet$S.yaml --data data --runs $R/$V-p
   first=${first:-$V}
   # R-Net: v10's P-Net and runs31's samples

@@ -124,6 +124,7 @@ def variant_costs(variant: str, work_dir: str | Path, height: int = 480, width: 
     from openmtcnn.detect.pyramid import level_size, pyramid_scales
     from openmtcnn.nets import STAGES, count_params, create_net
     from openmtcnn.nets.export import export_net
+    from openmtcnn.nets.norm import fold_norm
 
     torch.manual_seed(0)
     out: dict = {"variant": variant, "nets": {}}
@@ -132,7 +133,7 @@ def variant_costs(variant: str, work_dir: str | Path, height: int = 480, width: 
         path = export_net(net, Path(work_dir) / f"{variant}-{stage}.onnx")
         counter = NetMacs(path, stage)
         size = net.spec.size
-        row = {"params": count_params(net), "input": size, "macs_per_call": counter.count(size, size)}
+        row = {"params": count_params(fold_norm(net)), "input": size, "macs_per_call": counter.count(size, size)}  # as exported
         if stage == "pnet":
             levels = [level_size(height, width, s) for s in pyramid_scales(height, width, min_face, factor, pnet_scale)]
             row["macs_pyramid"] = sum(counter.count(h, w) for h, w in levels)
