@@ -365,6 +365,25 @@ def test_landmark_jitter_option_changes_only_landmark_crops(dataset):
     assert np.all(labs[:, :4] == labs[0, :4])  # no jitter: every crop is the same box
 
 
+def training_killed_and_resumed(cfg: StageConfig, samples: Path, out: Path, monkeypatch, at_step: int = 8) -> dict:
+    """Training killed (KeyboardInterrupt) at its ``at_step``-th step, then run again to the end: the summary."""
+    from openmtcnn.train import trainer as T
+
+    real, calls = T.losses, {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "losses", dying)
+    with pytest.raises(KeyboardInterrupt):
+        T.train_stage(cfg, samples, out, log=lambda *a: None)
+    monkeypatch.setattr(T, "losses", real)
+    return T.train_stage(cfg, samples, out, log=lambda *a: None)
+
+
 def test_training_resumes_after_a_kill_exactly(dataset, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     from openmtcnn.train import trainer as T
@@ -376,20 +395,7 @@ def test_training_resumes_after_a_kill_exactly(dataset, tmp_path, monkeypatch):
     quiet = lambda *a: None  # noqa: E731
     S.generate(cfg, dataset, tmp_path / "samples", log=quiet)
     T.train_stage(cfg, tmp_path / "samples", tmp_path / "full", log=quiet)
-
-    real, calls = T.losses, {"n": 0}
-
-    def dying(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 8:  # in the second epoch
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(T, "losses", dying)
-    with pytest.raises(KeyboardInterrupt):
-        T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
-    monkeypatch.setattr(T, "losses", real)
-    summary = T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    summary = training_killed_and_resumed(cfg, tmp_path / "samples", tmp_path / "killed", monkeypatch)
     assert summary["epochs_run"] == 2
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)

@@ -399,6 +399,7 @@ def test_a_bn_net_trains_in_train_mode_validates_in_eval_mode_and_resumes(tmp_pa
     """BN normalises by the batch in training steps and uses its running statistics in validation, which leaves
     them alone; last.pt carries them, so a run killed and resumed ends where an unbroken one does; fine-tuning
     from the folded file starts with BN set from training samples."""
+    from test_train import training_killed_and_resumed
     from test_train_synthetic import make_dataset
 
     from openmtcnn.train import samples as S
@@ -410,8 +411,7 @@ def test_a_bn_net_trains_in_train_mode_validates_in_eval_mode_and_resumes(tmp_pa
     cfg.samples.workers = 1
     cfg.train.batch_size, cfg.train.epochs, cfg.train.steps_per_epoch = 32, 2, 5
     cfg.train.checkpoint_seconds = 0  # checkpoint after every step
-    quiet = lambda *a: None  # noqa: E731
-    S.generate(cfg, data, tmp_path / "samples", log=quiet)
+    S.generate(cfg, data, tmp_path / "samples", log=print)
 
     modes, phase = [], ["train"]
     real_forward, real_validate = torch.nn.BatchNorm2d.forward, T.validate
@@ -432,26 +432,14 @@ def test_a_bn_net_trains_in_train_mode_validates_in_eval_mode_and_resumes(tmp_pa
 
     monkeypatch.setattr(torch.nn.BatchNorm2d, "forward", forward)
     monkeypatch.setattr(T, "validate", validate)
-    T.train_stage(cfg, tmp_path / "samples", tmp_path / "full", log=quiet)
+    T.train_stage(cfg, tmp_path / "samples", tmp_path / "full", log=print)
     assert {m for p, m in modes if p == "train"} == {True} and {m for p, m in modes if p == "val"} == {False}
     full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
     stats = [k for k in full if k.endswith(("running_mean", "running_var"))]
     assert stats and all(k in torch.load(tmp_path / "full" / "best.pt", weights_only=False)["model"] for k in stats)
     assert not torch.allclose(full[stats[1]], torch.ones_like(full[stats[1]]))  # moved by the training steps
 
-    real_losses, calls = T.losses, {"n": 0}
-
-    def dying(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 8:  # in the second epoch
-            raise KeyboardInterrupt
-        return real_losses(*a, **k)
-
-    monkeypatch.setattr(T, "losses", dying)
-    with pytest.raises(KeyboardInterrupt):
-        T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
-    monkeypatch.setattr(T, "losses", real_losses)
-    T.train_stage(cfg, tmp_path / "samples", tmp_path / "killed", log=quiet)
+    training_killed_and_resumed(cfg, tmp_path / "samples", tmp_path / "killed", monkeypatch, at_step=8)  # 2nd epoch
     resumed = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)["model"]
     for k in full:
         assert torch.equal(full[k], resumed[k]), k

@@ -18,6 +18,7 @@ batch's own statistics, the net then starts as about the folded net too (fine-tu
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -31,17 +32,26 @@ def _leaves(net: nn.Module) -> list[nn.Module]:
 
 def _norms_after_convs(net: MTCNNNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """Each BatchNorm2d of ``net`` with the convolution before it."""
-    leaves = _leaves(net)
-    return [(a, b) for a, b in zip(leaves, leaves[1:]) if isinstance(b, nn.BatchNorm2d)]
+    return [(a, b) for a, b in pairwise(_leaves(net)) if isinstance(b, nn.BatchNorm2d)]
 
 
-def _matching_layers(bn_net: MTCNNNet, plain_net: MTCNNNet) -> list[tuple[nn.Module, nn.Module]]:
-    """The layers of a ``-bn`` net and of the same variant without norm, side by side (BN layers left out)."""
-    pairs = list(zip((m for m in _leaves(bn_net) if not isinstance(m, nn.BatchNorm2d)), _leaves(plain_net), strict=True))
-    for a, b in pairs:
+def _copy_all_but_normed(src: MTCNNNet, dst: MTCNNNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]]:
+    """Copy the layers of ``src`` into ``dst`` (the same variant, one with norm and one without) but for the
+    convolutions followed by BN; returns those as ``(convolution of the -bn net, its BN, convolution of the other)``."""
+    bn_net, plain_net = (src, dst) if src.spec.norm else (dst, src)
+    bns = dict(_norms_after_convs(bn_net))
+    layers = (m for m in _leaves(bn_net) if not isinstance(m, nn.BatchNorm2d))
+    normed = []
+    for a, b in zip(layers, _leaves(plain_net), strict=True):
         if type(a) is not type(b):  # the two nets differ in more than norm: a bug, not bad input
             raise TypeError(f"{type(a).__name__} of the -bn net against {type(b).__name__} of the net without norm")
-    return pairs
+        if a in bns:
+            normed.append((a, bns[a], b))
+        elif src is bn_net:
+            b.load_state_dict(a.state_dict())
+        else:
+            a.load_state_dict(b.state_dict())
+    return normed
 
 
 def fold_norm(net: MTCNNNet) -> MTCNNNet:
@@ -50,15 +60,10 @@ def fold_norm(net: MTCNNNet) -> MTCNNNet:
     if not net.spec.norm:
         return net
     plain = MTCNNNet(replace(net.spec, norm=False))
-    bns = dict(_norms_after_convs(net))
     with torch.no_grad():
-        for layer, target in _matching_layers(net, plain):
-            bn = bns.get(layer)
-            if bn is None:
-                target.load_state_dict(layer.state_dict())
-                continue
+        for conv, bn, target in _copy_all_but_normed(net, plain):
             scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-            target.weight.copy_(layer.weight.double() * scale.reshape(-1, 1, 1, 1))
+            target.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
             target.bias.copy_(bn.bias.double() - bn.running_mean.double() * scale)
     return plain.eval()
 
@@ -67,14 +72,9 @@ def unfold_norm(plain: MTCNNNet) -> MTCNNNet:
     """The ``-bn`` form of a net without norm: its convolutions' weights, each BN passing their output through
     (scale 1, shift the convolution's bias, mean 0, variance ``1 - eps``): the same function in eval mode."""
     net = MTCNNNet(replace(plain.spec, norm=True))
-    bns = dict(_norms_after_convs(net))
     with torch.no_grad():
-        for layer, source in _matching_layers(net, plain):
-            bn = bns.get(layer)
-            if bn is None:
-                layer.load_state_dict(source.state_dict())
-                continue
-            layer.weight.copy_(source.weight)
+        for conv, bn, source in _copy_all_but_normed(plain, net):
+            conv.weight.copy_(source.weight)
             bn.weight.fill_(1.0)
             bn.bias.copy_(source.bias)
             bn.running_mean.zero_()
