@@ -85,8 +85,8 @@ def unfold_norm(plain: MTCNNNet) -> MTCNNNet:
 def calibrate_norm(net: MTCNNNet, x: torch.Tensor) -> MTCNNNet:
     """Set each BN of ``net`` to its input's statistics on the batch ``x`` (running mean and variance) and its scale
     and shift so that its eval-mode output does not change (``gamma`` = its old factor ``gamma0 / sqrt(var0 + eps)``
-    times ``sqrt(var + eps)``, ``beta`` shifted to match). In train mode, which normalises by each batch's statistics, BN then also passes batches like
-    ``x`` about through. Returns ``net`` in the mode it had."""
+    times ``sqrt(var + eps)``, ``beta`` shifted to match). In train mode, which normalises by each batch's own
+    statistics, BN then also passes batches like ``x`` about through. Returns ``net``, in the mode it had."""
     pairs = _norms_after_convs(net)
     stats: dict[nn.BatchNorm2d, tuple[torch.Tensor, torch.Tensor]] = {}
 

@@ -27,7 +27,7 @@ from functools import lru_cache
 from ..stages import STAGES
 from .builder import ConvType, MTCNNNet, NetSpec, Stage, check_input_size
 
-#: the name grammar, in words (error messages, command-line help); docs/variants.md explains each part
+#: the name grammar, in words (error messages); docs/variants.md explains each part
 GRAMMAR = "mtcnn[-dw][-a<alpha>][-r<rho>][-bl][-bn]"
 _NUMBER = r"\d+(?:\.\d+)?"
 #: each optional part of a name, in the order a name must give them
