@@ -73,6 +73,8 @@ def measure(sets: dict[str, Path], wider: Path, n_wider: int, vga: Path, repeat:
             "label": label, "weights": str(folder), "variant": manifest.get("variant", "mtcnn"),
             "params": {s: count_params(net) for s, net in load_weight_set(folder).items()},
             "input_sizes": dict(peer.det.backend.input_sizes),
+            # each stage's held-out metrics as training recorded them (absent for converted sets)
+            "val_metrics": manifest.get("val_metrics"),
         })
     vga_rgb = cv2.resize(load_image(vga), (640, 480), interpolation=cv2.INTER_AREA)
     sample = [load_image(p) for p in wider_sample(wider, n_wider)]
@@ -156,6 +158,18 @@ def report(res: dict, summaries: list[Path]) -> list[str]:
         f"{m['load_avg_at_start'][0]} at the start and {m['after'][0]} at the end; {res['date']}. Compare the ratios "
         f"(same run), not absolute times. Command: `{res['command']}`.",
     ]
+    lines += ["", "Held-out crops of each stage's own samples, as training recorded them (the kept epoch): accuracy / "
+              "recall / false-positive rate at p > 0.5; landmark NME (O-Net). Comparable between sets trained on the "
+              "same samples only.", "",
+              "| set | P-Net | R-Net | O-Net | O-Net landmark NME |", "|---|---|---|---|---|"]
+    for r in rows:
+        v = r.get("val_metrics")
+        if not v:
+            lines.append(f"| {r['label']} | not recorded | not recorded | not recorded | not recorded |")
+            continue
+        cells = [f"{v[s]['accuracy']:.3f} / {v[s]['recall']:.3f} / {v[s]['false_pos_rate']:.3f}" for s in ("pnet", "rnet", "onet")]
+        nme = v["onet"].get("landmark_nme")
+        lines.append(f"| {r['label']} | {' | '.join(cells)} | {f'{nme * 100:.2f} %' if nme is not None else '-'} |")
     return lines
 
 
