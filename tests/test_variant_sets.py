@@ -57,10 +57,18 @@ def test_sets_are_timed_and_tabled(tmp_path):
     row_b = next(line for line in text.splitlines() if line.startswith("| b |"))
     assert "0.700 / 0.600 / 0.400" in row_a and "(1.00)" in row_a
     assert row_b.count("not measured") == 3
-    # the table again from the JSON alone
+    # the stages' held-out metrics, read from the bundled set's manifest
+    held_out = [line for line in text.split("Held-out crops", 1)[1].splitlines() if line.startswith("| a |")]
+    assert len(held_out) == 1 and held_out[0].count(" / ") == 6 and held_out[0].endswith(" % |")
+    # the table again from the JSON alone, and the README's short one
     doc.write_text(f"{start}\n{end}\n")
-    assert vs.main(["t", "--report-only", "--json", str(out), "--summaries", str(summaries), str(tmp_path / "none"), "--doc", str(doc)]) == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n" + "\n".join(vs.README_MARKERS) + "\n")
+    assert vs.main(["t", "--report-only", "--json", str(out), "--summaries", str(summaries), "--doc", str(doc),
+                    "--readme", str(readme)]) == 0
     assert row_a in doc.read_text()
+    short = readme.read_text()
+    assert "| a | mtcnn | 0.700 / 0.600 / 0.400 | not measured |" in short and "(1.00x)" in short
 
 
 def test_a_folder_without_a_weight_set_is_refused(tmp_path):
