@@ -29,7 +29,8 @@ for V in "$@"; do
   $O train pnet --config $C/pnet$S.yaml --data data --runs $R/$V-p
   first=${first:-$V}
   # R-Net: v10's P-Net and runs31's samples
-  [ -f $R/$V-r/pnet/pnet.onnx ] || $O train adopt --weights openmtcnn/weights/default --runs $R/$V-r --stages pnet
+  # (the stage folder of runs31: v10's P-Net, which the default set no longer holds since v13)
+  [ -f $R/$V-r/pnet/pnet.onnx ] || { mkdir -p $R/$V-r && cp -r runs31/pnet $R/$V-r/; }
   cmp $R/$V-r/pnet/pnet.onnx runs31/pnet/pnet.onnx
   link_samples rnet runs31 $R/$V-r
   $O train rnet --config $C/rnet$S.yaml --data data --runs $R/$V-r
