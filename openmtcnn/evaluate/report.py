@@ -221,10 +221,11 @@ README_END = "<!-- results:end -->"
 
 def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/results.md") -> str:
     """A compact side-by-side table for the README: per WIDER FACE run AP easy/medium/hard with
-    images and settings, per landmark run the NME; the published figures beside them."""
+    images and settings, per landmark run the NME; the published figures beside them (the text between the
+    README's markers, :func:`update_readme`)."""
     wider = sorted([s for s in summaries if s.get("benchmark") == "widerface"], key=lambda r: (-(r.get("images") or 0), r.get("label", "")))
     lmk = [s for s in summaries if s.get("benchmark") == "landmarks"]
-    md = [README_START, ""]
+    md = []
     if wider:
         md += ["| weights | WIDER FACE val images | settings | AP easy | AP medium | AP hard |", "|---|---|---|---|---|---|"]
         for r in wider:
@@ -243,7 +244,7 @@ def readme_block(summaries: Sequence[dict[str, Any]], results_link: str = "docs/
             e2e = f"{_pct(e.get('nme'))} ({e.get('found', 0)} found, {_pct(e.get('found_share'), 1)})" if e.get("nme") is not None else "-"
             md.append(f"| {r.get('label', '?')} | {a['faces']} | {_pct(a['onet_gt']['nme'])} | {e2e} | {landmark_passes(r.get('settings'))} |")
         md.append("")
-    md += [f"Details, times, PR and CED plots: [{results_link}]({results_link}).", "", README_END]
+    md.append(f"Details, times, PR and CED plots: [{results_link}]({results_link}).")
     return "\n".join(md)
 
 
@@ -261,8 +262,7 @@ def replace_block(path: str | os.PathLike, start: str, end: str, body: str) -> P
 
 def update_readme(readme: str | os.PathLike, summaries: Sequence[dict[str, Any]], results_link: str = "docs/results.md") -> Path:
     """Replace the generated block between the markers in ``readme`` (which must contain them)."""
-    block = readme_block(summaries, results_link)
-    return replace_block(readme, README_START, README_END, block[len(README_START):-len(README_END)])
+    return replace_block(readme, README_START, README_END, readme_block(summaries, results_link))
 
 
 def _fddb_section(runs: list[dict[str, Any]], fig_dir: Path, rel: str) -> list[str]:

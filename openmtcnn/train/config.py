@@ -295,6 +295,13 @@ def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     return merge_sections(_read_raw(path.parent / base, chain + (path,)), raw)
 
 
+def data_path(data_root: str | Path, p: str) -> Path:
+    """A config's data path (``data.*``, ``samples.pseudo.list`` / ``root``): absolute, or relative to the
+    ``--data`` folder."""
+    q = Path(p)
+    return q if q.is_absolute() else Path(data_root) / q
+
+
 def load_config(path: str | Path, stage: str | None = None) -> StageConfig:
     """Read a stage config file (resolving ``extends``); ``stage`` (if given) must match its ``stage``."""
     path = Path(path)

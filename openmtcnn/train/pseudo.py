@@ -22,7 +22,7 @@ import numpy as np
 
 from ..datasets.wider import WIDER_FLAGS, WiderImage
 from ..stages import STAGES
-from .config import PseudoSamples, StageConfig
+from .config import PseudoSamples, StageConfig, data_path
 
 
 @dataclass
@@ -30,12 +30,6 @@ class PseudoImage:
     """One work item: an unannotated photo, its path relative to ``samples.pseudo.root``."""
 
     path: str
-
-
-def data_path(data_root: str | Path, p: str) -> Path:
-    """A config's data path: absolute, or relative to the ``--data`` folder."""
-    q = Path(p)
-    return q if q.is_absolute() else Path(data_root) / q
 
 
 def teacher_files(p: PseudoSamples) -> list[Path]:

@@ -45,8 +45,8 @@ from ..ops import boxes as B
 from ..ops.crops import crop_boxes
 from ..ops.landmarks import encode as encode_landmarks
 from ..stages import INPUT_SIZE
-from .config import SAMPLE_TYPES, SampleConfig, StageConfig
-from .pseudo import check_sources, data_path, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
+from .config import SAMPLE_TYPES, SampleConfig, StageConfig, data_path
+from .pseudo import check_sources, pseudo_annotation, pseudo_work, teacher_detector, teacher_files
 from .store import LABEL_DIM, SPLITS, SampleStore
 
 FLIP_POINTS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a mirror
