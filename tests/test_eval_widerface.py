@@ -295,6 +295,56 @@ def test_cli_detection_pass_then_scoring(tmp_path, monkeypatch, capsys):
     assert s2["detection"]["skipped_already_done"] == 2 and s2["ap"] == s["ap"]
 
 
+def test_sample_is_a_fixed_spread_the_same_for_every_list_order():
+    listed = [(f"{e}--Ev", Path(f"{e}--Ev/{k}.jpg")) for e in range(5) for k in range(20)]
+    a = W.sample_images(listed, 30)
+    assert len(a) == 30 == len(set(a)) and set(a) <= set(listed) and a == sorted(a)
+    assert W.sample_images(list(listed), 30) == a  # deterministic
+    assert set(a) <= set(W.sample_images(listed, 40))  # nested: a larger N keeps the smaller N's images
+    assert len({ev for ev, _ in a}) == 5  # spread over the events
+    assert W.sample_images(listed, 500) == listed
+    with pytest.raises(ValueError, match="sample size"):
+        W.sample_images(listed, 0)
+
+
+def test_cli_sample_detects_and_scores_only_the_spread(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from openmtcnn.cli import main
+    from openmtcnn.evaluate import runs
+
+    class Det:  # finds FACE_A in every image
+        class backend:
+            weights_dir = None
+            manifest = {}
+
+        def detect_rgb(self, rgb, source=None):
+            x, y, w, h = FACE_A
+            return type("R", (), {"boxes": np.array([[x, y, x + w, y + h]], np.float32), "scores": np.array([0.9], np.float32),
+                                  "image_size": (rgb.shape[1], rgb.shape[0])})()
+
+    monkeypatch.setattr(runs, "build_detector", lambda weights, threads, **s: (Det(), {"weights_name": "fake", "settings": s}))
+    names = [f"i{k}" for k in range(6)]
+    gt = make_gt({n: [FACE_A, FACE_B] if n in ("i0", "i1", "i2") else [FACE_A] for n in names})
+    gt.save(tmp_path / "gt")
+    ev = tmp_path / "images" / "0--Test"
+    ev.mkdir(parents=True)
+    for n in names:
+        Image.fromarray(np.zeros((60, 80, 3), np.uint8)).save(ev / f"{n}.jpg")
+    args = ["evaluate", "widerface", "--images", str(tmp_path / "images"), "--gt", str(tmp_path / "gt"), "--out",
+            str(tmp_path / "run"), "--no-progress", "--jobs", "1", "--sample", "3"]
+    assert main(args) == 0
+    s = json.loads((tmp_path / "run" / "widerface.json").read_text())
+    chosen = {p.stem for _, p in W.sample_images(W.list_event_images(tmp_path / "images"), 3)}
+    assert {p.stem for p in (tmp_path / "run" / "pred").glob("*/*.txt")} == chosen  # only the spread was detected
+    assert s["images"] == 3 and s["sample"] == {"images": 3, "of": 6, "how": "the first N of the evaluation's fixed shuffle (seed 0)"}
+    faces = sum(2 if n in ("i0", "i1", "i2") else 1 for n in chosen)
+    assert s["faces"]["hard"] == faces and s["missing_predictions"] == 0
+    assert s["ap"]["hard"] == pytest.approx(3 / faces)  # one face found per image, all first in score order
+    with pytest.raises(ValueError, match="needs the images folder"):
+        W.run(pred=tmp_path / "run" / "pred", gt=tmp_path / "gt", sample=3)
+
+
 def test_xywh_and_xyxy_are_inverse():
     xywh = np.array([[10.0, 20.0, 30.0, 40.0], [0.5, 1.5, 2.0, 3.0]])
     np.testing.assert_array_equal(xywh_to_xyxy(xywh), [[10, 20, 40, 60], [0.5, 1.5, 2.5, 4.5]])

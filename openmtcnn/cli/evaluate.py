@@ -85,6 +85,11 @@ def _add_widerface(sub) -> None:
         help="score only the images that have a prediction file (an interrupted run's uniform sample); "
         "by default, as officially, a missing file counts as no detection",
     )
+    p.add_argument(
+        "--sample", type=int, default=None, metavar="N",
+        help="detect and score a fixed spread of N images only, the same N for every run (comparisons of many "
+        "weight sets; the summary records it); needs --images",
+    )
     _detection_options(p, WIDER_EVAL, "the original authors' WIDER settings: min face 10, scale 0.79, thresholds 0.5 0.5 0.3")
     p.set_defaults(func=_checked(run_widerface))
 
@@ -108,7 +113,7 @@ def run_widerface(args) -> int:
             images=args.images, pred=args.pred, gt=args.gt, out=args.out, detector=det, info=info, weights=args.weights,
             threads=args.threads, label=args.label, events=args.events, compare=args.compare, jobs=args.jobs,
             time_limit=args.time_limit * 60 if args.time_limit is not None else None, partial=args.partial,
-            progress=not args.no_progress,
+            sample=args.sample, progress=not args.no_progress,
         )
     except W.UnknownEvent as e:
         raise UsageError(str(e)) from None

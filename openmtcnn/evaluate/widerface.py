@@ -64,6 +64,20 @@ def list_event_images(images_dir: str | os.PathLike) -> list[tuple[str, Path]]:
     return out
 
 
+def shuffled(images: Sequence[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The images in the evaluation's one fixed shuffled order (seed 0): the order a detection pass takes, so an
+    interrupted pass has done a uniform sample, and the first N are :func:`sample_images`' fixed spread."""
+    return [images[k] for k in np.random.default_rng(0).permutation(len(images))]
+
+
+def sample_images(images: Sequence[tuple[str, Path]], n: int) -> list[tuple[str, Path]]:
+    """A fixed spread of ``n`` of ``images`` (the first ``n`` of :func:`shuffled`; every event in proportion, on
+    average): the same images for every run over the same list, so that runs on a sample compare row by row."""
+    if n < 1:
+        raise ValueError(f"sample size must be >= 1, got {n}")
+    return sorted(shuffled(images)[:n]) if n < len(images) else list(images)
+
+
 @dataclass
 class RunStats:
     """What a detection pass did: images done now, skipped (already done), failed, and its elapsed time."""
@@ -124,7 +138,7 @@ def detect_images(
     stats = RunStats(total=len(images))
     # a fixed shuffle of the whole list: the images an interrupted run has done are a uniform sample
     # of the set (see ``--partial``), and the same images for every run over the same list
-    order = [images[k] for k in np.random.default_rng(0).permutation(len(images))]
+    order = shuffled(images)
     todo = [(ev, p) for ev, p in order if not prediction_path(pred_dir, ev, p.stem).is_file()]
     stats.skipped = len(images) - len(todo)
     Path(pred_dir).mkdir(parents=True, exist_ok=True)
@@ -230,6 +244,7 @@ def run(
     jobs: int | None = None,
     time_limit: float | None = None,
     partial: bool = False,
+    sample: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = log_stderr,
 ) -> dict[str, Any]:
@@ -246,7 +261,9 @@ def run(
     prediction file) writes ``OUT/widerface.json`` (the summary, with ``ap``) and ``OUT/widerface_pr.png``
     (with the ``compare`` runs' curves). Without ``gt``, or with an incomplete pass, nothing is scored and the
     summary has no ``ap``. ``events``: names, or one number N = the first N (:func:`select_events`).
-    ``OUT`` defaults to ``runs/widerface/LABEL``.
+    ``OUT`` defaults to ``runs/widerface/LABEL``. ``sample``: detect and score only a fixed spread of that many
+    images (:func:`sample_images`; needs ``images``), the same images for every run; the summary says so
+    (``sample``).
     """
     from ..detect.parallel import default_jobs
     from .plots import plot_widerface_pr
@@ -254,6 +271,8 @@ def run(
 
     if (images is None) == (pred is None):
         raise ValueError("give exactly one of images (run detection) or pred (evaluate a prediction folder)")
+    if sample is not None and images is None:
+        raise ValueError("a sample (a fixed spread of the images) needs the images folder, not a prediction folder")
     t_start = time.perf_counter()
     truth = WiderGroundTruth.load(gt) if gt else None
     summary: dict = {"benchmark": "widerface", "date": now_iso(), "machine": machine_info()}
@@ -268,6 +287,10 @@ def run(
         listed = list_event_images(images)
         chosen = select_events(sorted({ev for ev, _ in listed}), events)
         listed = [(ev, p) for ev, p in listed if ev in set(chosen)]
+        if sample is not None:
+            summary["sample"] = {"images": min(sample, len(listed)), "of": len(listed),
+                                 "how": "the first N of the evaluation's fixed shuffle (seed 0)"}
+            listed = sample_images(listed, sample)
         log(f"{len(listed)} images in {len(chosen)} events -> {pred_dir}")
         jobs = default_jobs() if jobs is None else jobs
         factory = detector_factory(detector, weights, threads, jobs)
@@ -314,6 +337,9 @@ def run(
         return summary
     if chosen is not None:
         truth = truth.subset([e for e in truth.events if e in set(chosen)])
+    if sample is not None:
+        truth = truth.only_images({(ev, p.stem) for ev, p in listed})
+        log(f"sample: scoring the {truth.image_count} images of the fixed spread")
     elif events:
         truth = truth.subset(select_events(truth.events, events))
     if partial:
