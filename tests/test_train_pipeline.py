@@ -137,7 +137,29 @@ def test_train_all_end_to_end(tmp_path, capsys, monkeypatch):
     assert (runs4 / "onet" / "onet.onnx").is_file() and not (runs4 / "weights").exists()
     assert _run(["train", "export", "--runs", str(runs4)]) == 2
     assert "different variants" in capsys.readouterr().err
+    assert _run(["train", "export", "--runs", str(runs4), "--mixed"]) == 2  # a mixed set never goes to a bundled name
+    assert "needs --out" in capsys.readouterr().err
     assert not (tmp_path / "bundled").exists()
+    # explicitly mixed, into a folder: a comparison set that says which stage is which variant
+    w4 = tmp_path / "w4"
+    assert _run(["train", "export", "--runs", str(runs4), "--mixed", "--out", str(w4)]) == 0
+    manifest = json.loads((w4 / "manifest.json").read_text())
+    assert manifest["variant"] == "pnet:mtcnn rnet:mtcnn onet:mtcnn-dw"
+    assert manifest["stage_variants"] == {"pnet": "mtcnn", "rnet": "mtcnn", "onet": "mtcnn-dw"}
+    assert manifest["nets"]["onet"]["conv"] == "dwsep" and manifest["nets"]["rnet"]["conv"] == "standard"
+    card4 = (w4 / "MODEL_CARD.md").read_text()
+    assert "Stages of different net variants" in card4 and "O-Net `mtcnn-dw` (the paper's" in card4
+    from openmtcnn import Detector
+
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    for backend in ("onnx", "torch"):
+        Detector(weights=str(w4), backend=backend).detect(rgb)
+    # and a stage adopted from it is the stage's own variant
+    runs5 = tmp_path / "runs5"
+    assert _run(["train", "adopt", "--weights", str(w4), "--runs", str(runs5), "--stages", "onet"]) == 0
+    import torch
+
+    assert torch.load(runs5 / "onet" / "train" / "best.pt", weights_only=False)["variant"] == "mtcnn-dw"
 
 
 def test_git_commit_names_the_committed_version(tmp_path):

@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
                    help="'adopt': which stages (default: pnet rnet)")
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
+    p.add_argument("--mixed", action="store_true",
+                   help="'export': allow stages of different variants (a comparison set that swaps one stage; needs --out)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if args.stage == "export":
         try:
-            return 0 if export_weights(args.runs, out, evaluation) else 1
+            return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed) else 1
         except ValueError as e:  # stages of different variants
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -50,22 +50,43 @@ def export_net(net: MTCNNNet, path: str | Path) -> Path:
     return path
 
 
-def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str, extra: dict | None = None) -> Path:
+def mixed_name(variants: dict[str, str]) -> str:
+    """The name of a set whose stages are different variants (``{"pnet": "mtcnn", ...}``), e.g.
+    ``pnet:mtcnn rnet:mtcnn-dw-a0.5 onet:mtcnn``; one variant's name when all stages share it."""
+    names = [variants[s] for s in STAGES]
+    return names[0] if len(set(names)) == 1 else " ".join(f"{s}:{variants[s]}" for s in STAGES)
+
+
+def stage_variants(manifest: dict) -> dict[str, str]:
+    """Each stage's variant in a weight set's manifest (``stage_variants``; older sets: ``variant`` for all)."""
+    one = manifest.get("variant", "mtcnn")
+    return {s: (manifest.get("stage_variants") or {}).get(s, one) for s in STAGES}
+
+
+def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str | dict[str, str], extra: dict | None = None) -> Path:
     """Write ``pnet/rnet/onet.onnx`` and ``manifest.json`` into ``out_dir``.
 
-    The manifest holds the variant's name, each net's architecture (``nets``) and the cascade settings the
-    nets were trained for (``cascade``: :attr:`~openmtcnn.nets.registry.Variant.cascade`), which a
-    :class:`~openmtcnn.Detector` on this folder uses unless told otherwise; ``extra`` adds keys.
+    The manifest holds the variant's name, each stage's variant (``stage_variants``), each net's architecture
+    (``nets``) and the cascade settings the nets were trained for (``cascade``:
+    :attr:`~openmtcnn.nets.registry.Variant.cascade`), which a :class:`~openmtcnn.Detector` on this folder uses
+    unless told otherwise; ``extra`` adds keys. ``variant``: one name, or one per stage (a set that swaps one
+    stage for another variant's, as issue 22's sweeps do: its name is :func:`mixed_name`; the stages must agree
+    on the cascade settings, else ``ValueError``).
     """
+    variants = {s: variant for s in STAGES} if isinstance(variant, str) else dict(variant)
+    cascades = {s: parse_variant(v).cascade for s, v in variants.items()}
+    if any(c != cascades["pnet"] for c in cascades.values()):
+        raise ValueError(f"the stages' variants were trained for different cascade settings: {cascades}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stage in STAGES:
         export_net(nets[stage], out / f"{stage}.onnx")
     manifest = {
-        "variant": variant,
+        "variant": mixed_name(variants),
+        "stage_variants": {s: variants[s] for s in STAGES},
         "nets": {s: {"conv": nets[s].spec.conv, "alpha": nets[s].spec.alpha, "input_size": nets[s].spec.size,
                      "norm": nets[s].spec.norm} for s in STAGES},
-        "cascade": parse_variant(variant).cascade,
+        "cascade": cascades["pnet"],
         **(extra or {}),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

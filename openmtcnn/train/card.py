@@ -133,11 +133,19 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
     ``evaluation``: optional ``{"title": {...figures...}}`` measured on the exported set
     (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them.
     """
-    variant = summaries["pnet"]["config"]["variant"]
+    from ..nets.export import mixed_name
+
+    per_stage = {s: sm["config"]["variant"] for s, sm in summaries.items()}
+    variant = mixed_name(per_stage)
+    if len(set(per_stage.values())) == 1:
+        what = f"Net variant `{variant}` ({_describe(variant)})"
+    else:  # a comparison set that swaps stages (issue 22's sweeps)
+        what = "Stages of different net variants, a set for comparisons: " + "; ".join(
+            f"{NAMES[s]} `{v}` ({_describe(v)})" for s, v in per_stage.items())
     lines = [
         f"# openmtcnn {'default weights' if variant == 'mtcnn' else f'weights `{variant}`'}: model card",
         "",
-        f"Net variant `{variant}` ({_describe(variant)}), trained by "
+        f"{what}, trained by "
         "`openmtcnn train` (this project's code; from scratch unless a line below says otherwise), exported to ONNX. The data, sample, training and validation "
         "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",

@@ -70,10 +70,14 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
     return summary
 
 
-def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None, log=print) -> Path | None:
+def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None, log=print,
+                   mixed: bool = False) -> Path | None:
     """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``
-    (``None``: the bundled set named after the variant, ``openmtcnn/weights/default`` for ``mtcnn``)."""
-    from ..nets.export import export_set
+    (``None``: the bundled set named after the variant, ``openmtcnn/weights/default`` for ``mtcnn``).
+
+    Stages of different variants raise ``ValueError`` unless ``mixed`` (a comparison set that swaps one stage:
+    it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`)."""
+    from ..nets.export import export_set, mixed_name
     from .card import write_model_card
     from .trainer import load_best
 
@@ -85,20 +89,22 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
             return None
         summaries[s] = json.loads(p.read_text())
     nets = {s: load_best(StageConfig(stage=s, variant=summaries[s]["config"]["variant"]), stage_dir(runs, s) / "train") for s in STAGES}
-    variants = {summaries[s]["config"]["variant"] for s in STAGES}
-    if len(variants) != 1:
-        raise ValueError(f"the three stages were trained as different variants {sorted(variants)}")
+    per_stage = {s: summaries[s]["config"]["variant"] for s in STAGES}
+    if len(set(per_stage.values())) != 1 and not (mixed and out_dir is not None):
+        raise ValueError(f"the three stages were trained as different variants {per_stage}"
+                         + ("" if mixed else " (a comparison set of mixed stages: `train export --mixed --out DIR`)")
+                         + (" and a set of mixed stages needs --out" if mixed else ""))
     extra = {
         "trained_by": "openmtcnn train",
         "best_epochs": {s: summaries[s]["best"]["epoch"] for s in STAGES},
         "val_metrics": {s: {k[4:]: round(v, 5) for k, v in summaries[s]["best"].items() if k.startswith("val_")} for s in STAGES},
     }
-    variant = variants.pop()
+    variant = mixed_name(per_stage)
     if out_dir is None:
         from ..weights import BUNDLED_DIR, DEFAULT_NAME
 
         out_dir = BUNDLED_DIR / (DEFAULT_NAME if variant == "mtcnn" else variant)
-    out = export_set(nets, out_dir, variant, extra)
+    out = export_set(nets, out_dir, per_stage, extra)
     write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval)
     log(f"weight set written to {out}")
     return out
@@ -125,7 +131,7 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     Writes the same files a trained stage leaves (``STAGE.onnx`` byte for byte, ``train/best.pt``, ``summary.json``
     with ``adopted_from``), so the next stage's samples and ``export_weights`` use it like one trained here.
     """
-    from ..nets.export import load_onnx_net
+    from ..nets.export import load_onnx_net, stage_variants
     from .card import read_model_card
     from .trainer import _save
 
@@ -134,7 +140,7 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     for f in (onnx_path, card, manifest):
         if not f.is_file():
             raise FileNotFoundError(f"{f}: adopting {stage} needs a weight set written by `openmtcnn train` (ONNX, manifest, model card)")
-    variant = json.loads(manifest.read_text())["variant"]
+    variant = stage_variants(json.loads(manifest.read_text()))[stage]
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     summary = read_model_card(card)[stage] | {"adopted_from": str(src), "onnx_sha256": digest}
     commit = _git_commit(onnx_path)
