@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Issue 22, the sweeps: MobileNet's width multiplier (alpha 1 / 0.75 / 0.5 / 0.25), its resolution multiplier (R-Net
+# input 24 / 18 / 14 px; P-Net's first pyramid level x 1 / 0.75 / 0.6) and depthwise-separable at alpha 2 (about the
+# standard nets' multiply-adds), one stage swapped at a time (the issue allows it when the table says which nets
+# changed). Each R-Net variant is trained as round 1's R-Nets (configs/experiments/variants-sweep/*.yaml) and put
+# behind round 1's standard P-Net and O-Net (round1-mtcnn), so a row differs from round1-mtcnn in its R-Net only;
+# P-Net's resolution multiplier is a cascade setting of round1-mtcnn's own nets (the set's manifest carries it).
+# Every row, with round 1's sets and the default for scale, is measured on the same fixed spread of 500 WIDER val
+# images at the authors' settings (`evaluate widerface --sample 500`) and on the landmark test list.
+# Resumable: rerun it and every step continues where it stopped. Run from the checkout, after variants-short.sh:
+#   nohup bash experiments/variants-sweep.sh > runs/study22/log-sweep 2>&1 &
+# Then the table: the command in docs/variants.md (`sweep`). Writes runs/study22/sweep/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+O=${OPENMTCNN:-.venv/bin/openmtcnn}
+PY=${PYTHON:-.venv/bin/python}
+C=configs/experiments/variants-sweep
+R=runs/study22
+S=$R/sweep
+N=${SAMPLE:-500}
+mkdir -p $S
+
+evaluate() {  # evaluate LABEL WEIGHTS: the WIDER val spread at the authors' settings, then the landmark test list
+  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+    --weights "$2" --sample $N --label "$1" --out $S/eval/$1/wider --no-progress
+  $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$2" \
+    --label "$1" --out $S/eval/$1/landmarks --no-progress
+}
+
+swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-Net around another R-Net
+  mkdir -p $S/$1
+  [ -e $S/$1/pnet ] || ln -s "$(realpath $R/mtcnn-p/pnet)" $S/$1/pnet
+  [ -e $S/$1/rnet ] || ln -s "$(realpath "$2")" $S/$1/rnet
+  [ -e $S/$1/onet ] || ln -s "$(realpath $R/mtcnn-o/onet)" $S/$1/onet
+  [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
+}
+
+scaled_set() {  # scaled_set NAME SCALE: round1-mtcnn's nets with P-Net's first pyramid level x SCALE
+  mkdir -p $S/$1/weights
+  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md; do
+    [ -e $S/$1/weights/$f ] || ln -s "$(realpath $R/mtcnn/weights/$f)" $S/$1/weights/$f
+  done
+  $PY - "$R/mtcnn/weights/manifest.json" "$S/$1/weights/manifest.json" "$2" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["cascade"] = dict(m.get("cascade", {}), pnet_scale=float(sys.argv[3]))  # weight-bound: Detector(weights=DIR) uses it
+json.dump(m, open(sys.argv[2], "w"), indent=2)
+EOF
+}
+
+# round 1's sets and the default, on the same spread
+evaluate ours-v13 openmtcnn/weights/default
+for V in mtcnn mtcnn-dw mtcnn-dw-bn; do evaluate round1-$V $R/$V/weights; done
+# P-Net's resolution multiplier: the same nets, a smaller first pyramid level
+for K in 0.75 0.6; do scaled_set pnet-scale$K $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
+# R-Net variants: depthwise at alpha 1 is round 1's mtcnn-dw R-Net; the others are trained here
+swapped_set rnet-dw $R/mtcnn-dw-r/rnet
+evaluate rnet-dw $S/rnet-dw/weights
+for V in dw-a0.5 dw-a0.25 dw-a0.75 dw-r0.75 dw-r0.6 dw-a2; do
+  T=$S/train-$V
+  [ -f $T/pnet/pnet.onnx ] || { mkdir -p $T && cp -r runs31/pnet $T/; }   # v10's P-Net, the samples' miner
+  cmp $T/pnet/pnet.onnx runs31/pnet/pnet.onnx
+  case $V in  # the same samples as round 1 unless the input size changes (then remade, same settings)
+    *-r*) ;;
+    *) mkdir -p $T/rnet; [ -e $T/rnet/samples ] || ln -s "$(realpath runs31/rnet/samples)" $T/rnet/samples ;;
+  esac
+  $O train rnet --config $C/rnet-$V.yaml --data data --runs $T
+  swapped_set rnet-$V $T/rnet
+  evaluate rnet-$V $S/rnet-$V/weights
+done
+echo "sweep done"
