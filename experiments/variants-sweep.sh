@@ -56,7 +56,8 @@ for K in 0.75 0.6; do scaled_set pnet-scale$K $K; evaluate pnet-scale$K $S/pnet-
 # R-Net variants: depthwise at alpha 1 is round 1's mtcnn-dw R-Net; the others are trained here
 swapped_set rnet-dw $R/mtcnn-dw-r/rnet
 evaluate rnet-dw $S/rnet-dw/weights
-for V in dw-a0.5 dw-a0.25 dw-a0.75 dw-r0.75 dw-r0.6 dw-a2; do
+# the R-Net variants in this order unless RNETS names others (e.g. RNETS="dw-a2 dw-r0.6": only those, in that order)
+for V in ${RNETS:-dw-a0.5 dw-a0.25 dw-a2 dw-r0.75 dw-a0.75 dw-r0.6}; do
   T=$S/train-$V
   [ -f $T/pnet/pnet.onnx ] || { mkdir -p $T && cp -r runs31/pnet $T/; }   # v10's P-Net, the samples' miner
   cmp $T/pnet/pnet.onnx runs31/pnet/pnet.onnx
