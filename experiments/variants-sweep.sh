@@ -21,6 +21,8 @@ N=${SAMPLE:-500}
 mkdir -p $S
 
 evaluate() {  # evaluate LABEL WEIGHTS: the WIDER val spread at the authors' settings, then the landmark test list
+  # (a set with both summaries written is done; an interrupted WIDER pass goes on from its last image)
+  [ -f $S/eval/$1/wider/widerface.json ] && [ -f $S/eval/$1/landmarks/landmarks.json ] && return
   $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
     --weights "$2" --sample $N --label "$1" --out $S/eval/$1/wider --no-progress
   $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$2" \
