@@ -209,7 +209,7 @@ def plot(res: dict, summaries: list[Path], doc: Path, round_name: str) -> list[P
     rows = [(r, a) for r, a in zip(res["rows"], accs) if key in a]
     if not rows:
         return []
-    title = f"WIDER val AP ({'authors' if key == 'authors' else 'everyday'} settings)"
+    title = f"WIDER val AP ({key} settings)"
     out = []
     for suffix, xlabel, x in (("macs", "multiply-adds per VGA photo (M)", lambda r: r["vga"]["macs"]["total"] / 1e6),
                               ("time", "VGA photo, ms (1 thread)", lambda r: r["vga"]["wall"]["median_ms"])):
