@@ -89,11 +89,12 @@ def test_sample_columns_and_cascade_settings_are_said(tmp_path):
                     dict(row, label="swap", variant="pnet:mtcnn rnet:mtcnn-dw onet:mtcnn")],
            "machine": {"onnxruntime": "x", "cpus": 2, "processor": "p", "load_avg_at_start": [0], "after": [0]},
            "settings": {"threads": 1}, "vga": {"repeat": 1, "source": "v"}, "wider": {"images": 1}, "date": "d", "command": "c"}
-    text = "\n".join(vs.report(res, [summaries]))
+    accs = [vs.accuracy([summaries], r["label"]) for r in res["rows"]]
+    text = "\n".join(vs.report(res, accs, [summaries]))
     assert "| scaled | mtcnn, P-Net's first level x 0.75 |" in text and "| swap | pnet:mtcnn rnet:mtcnn-dw onet:mtcnn |" in text
     assert "the same fixed spread of 500 WIDER val images for every row (`evaluate widerface --sample 500`)" in text
     assert "everyday" not in text.split("\n")[0]  # no row has the everyday AP: no column for it
-    assert [p.name for p in vs.plot(res, [summaries], tmp_path / "doc.md", "r")] == ["variants-r-ap-macs.png", "variants-r-ap-time.png"]
+    assert [p.name for p in vs.plot(res, accs, tmp_path / "doc.md", "r")] == ["variants-r-ap-macs.png", "variants-r-ap-time.png"]
 
 
 def test_a_folder_without_a_weight_set_is_refused(tmp_path):

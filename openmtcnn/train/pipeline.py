@@ -88,12 +88,11 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
             log(f"not exporting a weight set yet: {s} is not trained ({p} missing)")
             return None
         summaries[s] = json.loads(p.read_text())
-    nets = {s: load_best(StageConfig(stage=s, variant=summaries[s]["config"]["variant"]), stage_dir(runs, s) / "train") for s in STAGES}
     per_stage = {s: summaries[s]["config"]["variant"] for s in STAGES}
     if len(set(per_stage.values())) != 1 and not (mixed and out_dir is not None):
-        raise ValueError(f"the three stages were trained as different variants {per_stage}"
-                         + ("" if mixed else " (a comparison set of mixed stages: `train export --mixed --out DIR`)")
-                         + (" and a set of mixed stages needs --out" if mixed else ""))
+        hint = " and a set of mixed stages needs --out" if mixed else " (a comparison set of mixed stages: `train export --mixed --out DIR`)"
+        raise ValueError(f"the three stages were trained as different variants {per_stage}{hint}")
+    nets = {s: load_best(StageConfig(stage=s, variant=per_stage[s]), stage_dir(runs, s) / "train") for s in STAGES}
     extra = {
         "trained_by": "openmtcnn train",
         "best_epochs": {s: summaries[s]["best"]["epoch"] for s in STAGES},
