@@ -94,3 +94,30 @@ def test_result_file_per_machine_and_history_row(tmp_path):
     report.retire(current)  # two replaced runs: one header, two rows
     lines = (tmp_path / "history.md").read_text().splitlines()
     assert lines.count(row.rstrip("\n").replace("old.json", current.name)) == 2 and sum(ln.startswith("|---") for ln in lines) == 1
+
+
+def test_every_set_of_ours_gets_floor_and_stage_rows_and_a_ratio():
+    # the depthwise set is one of ours: its own floor row and stage row, and its time over the default's
+    res = result(timing(40.0, macs=(5e8, 3e8, 2e8)))
+    dw = timing(20.0, macs=(2e8, 1e8, 1e8))
+    dw["stages_ms"] = {"pnet": 9.0, "total": 20.0}
+    res["runs"][0]["peers"]["openmtcnn-dw"] = {"status": "ok", "vga": dw}
+    report.derive(res)
+    assert res["runs"][0]["peers"]["openmtcnn-dw"]["vga"]["ratio_to_ours"] == pytest.approx(0.5)
+    assert "| openmtcnn-dw | VGA | 200M / 100M / 100M |" in report.floor_table(res)
+    assert "| 1 thr | openmtcnn-dw | VGA (wall) | — | 9.00 |" in report.stage_table(res)
+
+
+def test_a_missing_depthwise_set_is_listed_not_fatal(monkeypatch):
+    from types import SimpleNamespace
+
+    from openmtcnn.benchmark import peers
+
+    args = SimpleNamespace(weights=None, dw_weights="no-such-set", original="no-such-original")
+    with pytest.raises(Exception, match="no-such-original"):  # a folder given for the original weights must exist
+        peers.find_weights(args)
+    args.original = None
+    monkeypatch.setattr("openmtcnn.compat.export_original", lambda out: (_ for _ in ()).throw(ImportError("no torch")))
+    found, why = peers.find_weights(args)
+    assert "dw_weights" not in found and "no-such-set" in why["why_no_openmtcnn-dw"]
+    assert "ours_weights" in found and "no torch" in why["why_no_openmtcnn-original"]

@@ -80,6 +80,13 @@ def test_train_all_end_to_end(tmp_path, capsys, monkeypatch):
     figs.write_text(json.dumps({"Synthetic benchmark": {"AP": 0.5}}))
     assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w2"), "--eval-json", str(figs)]) == 0
     assert "Synthetic benchmark" in (tmp_path / "w2" / "MODEL_CARD.md").read_text()
+    # a P-Net first level chosen for the set after training: in the manifest, the card, and what Detector uses
+    assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w3"), "--pnet-scale", "0.75"]) == 0
+    assert json.loads((tmp_path / "w3" / "manifest.json").read_text())["cascade"]["pnet_scale"] == 0.75
+    assert "first pyramid level x 0.75" in (tmp_path / "w3" / "MODEL_CARD.md").read_text()
+    assert Detector(weights=tmp_path / "w3").config.pnet_scale == 0.75 and det.config.pnet_scale == 1.0
+    assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w0"), "--pnet-scale", "0"]) == 2
+    assert "pnet_scale must be in (0, 4], got 0" in capsys.readouterr().err and not (tmp_path / "w0").exists()
 
     # a second run finds everything done and only re-exports
     capsys.readouterr()

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from .measure import MARK, gemm_rate, machine, peak_rss, run_worker_process, worker
-from .peers import HD_SOURCE, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
+from .peers import HD_SOURCE, OURS, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
 from .report import (
     HISTORY, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, retire, stage_table, table, targets,
 )
@@ -38,6 +38,7 @@ from .report import (
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", help="openmtcnn's weights (default: the bundled default set)")
+    p.add_argument("--dw-weights", default="mtcnn-dw", help="the depthwise set timed beside it (default: the bundled mtcnn-dw)")
     p.add_argument("--original", help="a folder with the original MTCNN weights as ONNX (default: converted here)")
     p.add_argument("--vga", default=str(VGA_SOURCE), help="photo for the VGA figure (resized to 640x480)")
     p.add_argument("--hd", default=str(HD_SOURCE), help="photo for the 1080p and 4K figures")
@@ -93,7 +94,7 @@ def run(args) -> dict:
         if not args.no_memory:
             res["memory"] = {}
             for name in args.memory_peers:
-                if name.startswith("openmtcnn") and (name == "openmtcnn" and "ours_weights" not in found or name == "openmtcnn-original" and "original_weights" not in found):
+                if name in OURS and OURS[name] not in found:
                     continue
                 print(f"peak memory: {name}", file=sys.stderr, flush=True)
                 res["memory"][name] = {"hd": peak_rss(name, spec, 1920, 1080), "4k": peak_rss(name, spec, 3840, 2160)}

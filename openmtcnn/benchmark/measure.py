@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..imaging import load_image
-from .peers import PEER_NOTES, Ours, Peer, fit, make_peer
+from .peers import OURS, PEER_NOTES, Ours, Peer, fit, make_peer
 
 #: how a worker process marks its result line on stdout
 MARK = "@@RESULT@@ "
@@ -157,7 +157,7 @@ def worker(spec: dict) -> dict:
         entry: dict = {"note": PEER_NOTES[name]}
         result["peers"][name] = entry
         try:
-            if name.startswith("openmtcnn") and not spec.get("ours_weights" if name == "openmtcnn" else "original_weights"):
+            if name in OURS and not spec.get(OURS[name]):
                 raise ImportError(spec.get("why_no_" + name, "weights not available"))
             peer = make_peer(name, spec)
             t = time.perf_counter()

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from ..detect.cascade import CHUNK, PNET_STRIP
-from .peers import FACTOR, MIN_FACE, PEER_NOTES, THRESHOLDS
+from .peers import FACTOR, MIN_FACE, OURS, PEER_NOTES, THRESHOLDS
 
 #: where result files go (relative to the checkout): one current file per machine ...
 RESULTS = Path("benchmarks") / "results"
@@ -176,7 +176,7 @@ def ours_single_thread(res: dict) -> list[tuple[str, dict]]:
     run = next((r for r in res["runs"] if r["threads"] == 1), None)
     if run is None:
         return []
-    return [(n, run["peers"][n]) for n in ("openmtcnn", "openmtcnn-original") if run["peers"].get(n, {}).get("status") == "ok"]
+    return [(n, run["peers"][n]) for n in OURS if run["peers"].get(n, {}).get("status") == "ok"]
 
 
 def floor_table(res: dict) -> str:
@@ -226,7 +226,7 @@ def stage_table(res: dict) -> str:
     keys = ["pyramid", "pnet", "nms", "crops", "rnet", "onet", "other", "total"]
     lines = ["| run | weights | image | " + " | ".join(keys) + " |", "|---" * (len(keys) + 3) + "|"]
     for run in res["runs"]:
-        for name in ("openmtcnn", "openmtcnn-original"):
+        for name in OURS:
             e = run["peers"].get(name, {})
             if e.get("status") != "ok":
                 continue

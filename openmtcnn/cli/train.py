@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
     p.add_argument("--mixed", action="store_true",
                    help="'export': allow stages of different variants (a comparison set that swaps one stage; needs --out)")
+    p.add_argument("--pnet-scale", type=float, default=None,
+                   help="'export': P-Net's first pyramid level for this set (DetectConfig.pnet_scale), chosen by measurement; "
+                   "the manifest carries it and the model card says so")
     p.set_defaults(func=run)
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if args.stage == "export":
         try:
-            return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed) else 1
+            return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed, pnet_scale=args.pnet_scale) else 1
         except ValueError as e:  # stages of different variants
             print(f"error: {e}", file=sys.stderr)
             return 2

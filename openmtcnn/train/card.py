@@ -127,11 +127,12 @@ def _pseudo_lines(summaries: dict[str, dict]) -> list[str]:
     return lines
 
 
-def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
+def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None, cascade: dict | None = None) -> Path:
     """Write the card: data, sample counts, configs, commands, times, validation metrics, benchmark figures.
 
     ``evaluation``: optional ``{"title": {...figures...}}`` measured on the exported set
-    (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them.
+    (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them. ``cascade``: detection
+    settings chosen for the set after training (``pnet_scale``), which its manifest carries.
     """
     from ..nets.export import mixed_name
 
@@ -151,6 +152,9 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",
         "",
         *_provenance(summaries),
+        *([f"Detection setting chosen for this set after training, carried in its `manifest.json` (so `Detector(weights=...)` "
+           f"uses it unless told otherwise): P-Net's first pyramid level x {cascade['pnet_scale']:g} (`pnet_scale`, P-Net's "
+           "resolution multiplier; docs/variants.md).", ""] if cascade and "pnet_scale" in cascade else []),
         "## Data",
         *_data_lines(summaries),
         "- Held-out validation: a seeded fraction of the images and landmark faces (see each config's `val_fraction`).",

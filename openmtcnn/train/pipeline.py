@@ -71,15 +71,20 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
 
 
 def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None, log=print,
-                   mixed: bool = False) -> Path | None:
+                   mixed: bool = False, pnet_scale: float | None = None) -> Path | None:
     """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``
     (``None``: the bundled set named after the variant, ``openmtcnn/weights/default`` for ``mtcnn``).
 
     Stages of different variants raise ``ValueError`` unless ``mixed`` (a comparison set that swaps one stage:
-    it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`)."""
+    it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`).
+    ``pnet_scale``: P-Net's first pyramid level for this set (:class:`~openmtcnn.config.DetectConfig`), chosen after
+    training by measurement; the manifest carries it, so ``Detector(weights=SET)`` uses it, and the card says so."""
+    from ..config import DetectConfig
     from ..nets.export import export_set, mixed_name
     from .card import write_model_card
     from .trainer import load_best
+
+    cascade = {} if pnet_scale is None else {"pnet_scale": DetectConfig(pnet_scale=pnet_scale).pnet_scale}  # checked
 
     summaries = {}
     for s in STAGES:
@@ -103,8 +108,8 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
         from ..weights import BUNDLED_DIR, DEFAULT_NAME
 
         out_dir = BUNDLED_DIR / (DEFAULT_NAME if variant == "mtcnn" else variant)
-    out = export_set(nets, out_dir, per_stage, extra)
-    write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval)
+    out = export_set(nets, out_dir, per_stage, extra, cascade)
+    write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval, cascade)
     log(f"weight set written to {out}")
     return out
 
