@@ -16,10 +16,7 @@ C=configs/experiments/variants-short
 R=runs/study22
 mkdir -p $R
 suffix() { [ "$1" = mtcnn ] && echo "" || echo "-${1#mtcnn-}"; }   # mtcnn -> "", mtcnn-dw -> -dw
-link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
-  mkdir -p "$3/$1"
-  [ -e "$3/$1/samples" ] || ln -s "$(realpath "$2/$1/samples")" "$3/$1/samples"
-}
+. experiments/lib.sh
 first=""
 for V in "$@"; do
   S=$(suffix "$V")

@@ -20,14 +20,8 @@ S=$R/sweep
 N=${SAMPLE:-500}
 mkdir -p $S
 
-evaluate() {  # evaluate LABEL WEIGHTS: the WIDER val spread at the authors' settings, then the landmark test list
-  # (a set with both summaries written is done; an interrupted WIDER pass goes on from its last image)
-  [ -f $S/eval/$1/wider/widerface.json ] && [ -f $S/eval/$1/landmarks/landmarks.json ] && return
-  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
-    --weights "$2" --sample $N --label "$1" --out $S/eval/$1/wider --no-progress
-  $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$2" \
-    --label "$1" --out $S/eval/$1/landmarks --no-progress
-}
+. experiments/lib.sh
+evaluate() { evaluate_spread $S/eval "$@"; }   # evaluate LABEL WEIGHTS
 
 swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-Net around another R-Net
   mkdir -p $S/$1
@@ -37,24 +31,11 @@ swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-N
   [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
 }
 
-scaled_set() {  # scaled_set NAME SCALE: round1-mtcnn's nets with P-Net's first pyramid level x SCALE
-  mkdir -p $S/$1/weights
-  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md; do
-    [ -e $S/$1/weights/$f ] || ln -s "$(realpath $R/mtcnn/weights/$f)" $S/$1/weights/$f
-  done
-  $PY - "$R/mtcnn/weights/manifest.json" "$S/$1/weights/manifest.json" "$2" <<'EOF'
-import json, sys
-m = json.load(open(sys.argv[1]))
-m["cascade"] = dict(m.get("cascade", {}), pnet_scale=float(sys.argv[3]))  # weight-bound: Detector(weights=DIR) uses it
-json.dump(m, open(sys.argv[2], "w"), indent=2)
-EOF
-}
-
 # round 1's sets and the default, on the same spread
 evaluate ours-v13 openmtcnn/weights/default
 for V in mtcnn mtcnn-dw mtcnn-dw-bn; do evaluate round1-$V $R/$V/weights; done
 # P-Net's resolution multiplier: the same nets, a smaller first pyramid level
-for K in 0.75 0.6; do scaled_set pnet-scale$K $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
+for K in 0.75 0.6; do scaled_set $R/mtcnn/weights $S/pnet-scale$K/weights $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
 # R-Net variants: depthwise at alpha 1 is round 1's mtcnn-dw R-Net; the others are trained here
 swapped_set rnet-dw $R/mtcnn-dw-r/rnet
 evaluate rnet-dw $S/rnet-dw/weights
