@@ -31,7 +31,8 @@ from pathlib import Path
 from .measure import MARK, gemm_rate, machine, peak_rss, run_worker_process, worker
 from .peers import HD_SOURCE, OURS, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
 from .report import (
-    HISTORY, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, retire, stage_table, table, targets,
+    HISTORY, README_MARKERS, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, readme_table, retire,
+    stage_table, table, targets,
 )
 
 
@@ -53,18 +54,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="detectors timed on the WIDER sample (default all; fewer on a busy machine)",
     )
     p.add_argument(
-        "--folder-peers", nargs="+", default=["openmtcnn", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
+        "--folder-peers", nargs="+", default=["openmtcnn", "openmtcnn-dw", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
         help="detectors whose folder throughput is measured (at the largest thread count)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument(
-        "--memory-peers", nargs="+", default=["openmtcnn", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
+        "--memory-peers", nargs="+", default=["openmtcnn", "openmtcnn-dw", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
         help="detectors whose peak memory is measured (default: ours and facenet-pytorch)",
     )
     p.add_argument("--json", default=None,
                    help=f"result file (default: {RESULTS}/MACHINE.json, one current file per machine; the run it replaces "
                    f"is summarised in {HISTORY})")
     p.add_argument("--markdown", default=str(Path("docs") / "speed.md"), help="write the report here ('' to skip)")
+    p.add_argument("--readme", default=None, help="also write the short speed table into this README's speed markers")
     p.add_argument("--report-only", action="store_true", help="only regenerate the markdown from --json")
     return p
 
@@ -118,6 +120,10 @@ def run(args) -> dict:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(markdown(res))
         print(f"\nwrote {args.markdown} and {args.json}", file=sys.stderr)
+    if args.readme:
+        from ..evaluate.report import replace_block
+
+        replace_block(args.readme, *README_MARKERS, readme_table(res))
     return res
 
 

@@ -30,6 +30,16 @@ def stats(values: list[float]) -> dict:
     return {"median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)), "n": len(a)}
 
 
+def weights_record(folder) -> dict:
+    """Which weight set a timing is of: its folder, variant and the SHA-256 of its three ONNX files (first 16 hex)."""
+    import hashlib
+
+    from ..weights import STAGE_NAMES, read_manifest
+
+    digest = hashlib.sha256(b"".join((Path(folder) / f"{s}.onnx").read_bytes() for s in STAGE_NAMES)).hexdigest()[:16]
+    return {"folder": str(folder), "variant": read_manifest(folder).get("variant", "mtcnn"), "onnx_sha256": digest}
+
+
 def time_peers(peers: dict, images: list, repeat: int, warmup: int, macs: dict, gemm=None, log=None) -> dict:
     """Time every peer on ``images``, interleaved: each of ``repeat`` passes runs each peer once per image,
     in an order that rotates from pass to pass, so that a drift in the machine's speed (tens of percent over
@@ -171,6 +181,7 @@ def worker(spec: dict) -> dict:
         entry["status"] = "ok"
         peers[name] = peer
         if isinstance(peer, Ours):
+            entry["weights"] = weights_record(peer.det.backend.weights_dir)
             macs[name] = CascadeMacs(peer.det.backend.weights_dir, peer.det.backend.input_sizes)
             entry["graph_optimized"] = bool(getattr(peer.det.backend, "graph_optimized", False))
     gemm = gemm_sampler() if threads == 1 and macs else None  # the floor is a 1-thread figure (BLAS pinned to 1 thread)
