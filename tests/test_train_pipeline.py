@@ -237,3 +237,21 @@ def test_git_commit_names_the_committed_version(tmp_path):
     assert _git_commit(f) == head
     f.write_bytes(b"v2")  # changed since: no commit holds these bytes
     assert _git_commit(f) is None
+
+
+def test_the_bundled_sets_cards_are_written_from_their_training_json():
+    """A bundled set's card is card_text of its training.json (no hand edits), the record names the ONNX files it
+    ships, and reading the card back gives the record again (the fallback for older sets stays in step)."""
+    from openmtcnn.train.card import card_text
+    from openmtcnn.train.record import read_record, record_from_card
+    from openmtcnn.weights import BUNDLED_DIR, bundled_sets
+
+    assert bundled_sets()
+    for name in bundled_sets():
+        d = BUNDLED_DIR / name
+        record = read_record(d)
+        assert (d / "MODEL_CARD.md").read_text(encoding="utf-8") == card_text(record), name
+        for stage, sm in record["stages"].items():
+            if sm.get("adopted_from"):  # taken over byte for byte, so the set's own file is the one named
+                assert sm["onnx_sha256"] == hashlib.sha256((d / f"{stage}.onnx").read_bytes()).hexdigest()
+        assert record_from_card(d) == record
