@@ -2,7 +2,7 @@
 
 :func:`read_model_card` gives each stage's record as the card printed it (times to 0.1 min, metrics to 4 digits),
 :func:`read_card_figures` the benchmark figures; :func:`openmtcnn.train.record.record_from_card` makes a
-``training.json`` of them. Sets with a ``training.json`` are never read this way.
+``training.json`` of them. `openmtcnn train` never reads a set that has a ``training.json`` this way.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def _num(text: str) -> float:
 
 
 def read_model_card(path: str | Path) -> dict[str, dict]:
-    """The per-stage summaries that ``write_model_card`` wrote into a card, read back (times to 0.1 min, metrics
-    to 4 digits): what a later weight set needs to report a stage it takes over unchanged (``pipeline.adopt_stage``)."""
+    """The per-stage records that :func:`~openmtcnn.train.card.card_text` printed into a card, read back (times to
+    0.1 min, metrics to 4 digits), each with ``provenance``: the card's line on where the stage came from, verbatim.
+    What a later weight set needs to report a stage it takes over from an older set (``pipeline.adopt_stage``)."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     by_name = {v: k for k, v in NAMES.items()}
