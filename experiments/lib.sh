@@ -7,8 +7,8 @@ link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not 
 
 scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's first pyramid level x SCALE
   mkdir -p "$2"
-  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md; do
-    [ -e "$2/$f" ] || ln -s "$(realpath "$1/$f")" "$2/$f"
+  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md training.json; do  # training.json: sets exported since it exists
+    [ -e "$2/$f" ] || [ ! -e "$1/$f" ] || ln -s "$(realpath "$1/$f")" "$2/$f"
   done
   $PY - "$1/manifest.json" "$2/manifest.json" "$3" <<'PYEOF'
 import json, sys
