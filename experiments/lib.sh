@@ -1,4 +1,9 @@
-# Shell helpers shared by the issue 22 experiment scripts (sourced; each script sets O, PY and N first).
+# Shell helpers shared by the issue 22 experiment scripts, sourced from the checkout's root. The commands they run
+# (OPENMTCNN, PYTHON: the checkout's venv unless set), issue 22's runs folder R, and the WIDER val spread's size N.
+O=${OPENMTCNN:-.venv/bin/openmtcnn}
+PY=${PYTHON:-.venv/bin/python}
+R=runs/study22
+N=${SAMPLE:-500}
 
 link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
   mkdir -p "$3/$1"

@@ -10,15 +10,11 @@
 # Writes runs/study22/round2/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
-PY=${PYTHON:-.venv/bin/python}
+. experiments/lib.sh
 C=configs/experiments/variants-distill
-R=runs/study22
 D=$R/round2
-N=${SAMPLE:-500}
 V=mtcnn-dw-bn
 mkdir -p $D
-. experiments/lib.sh
 # P-Net: round 1's samples
 link_samples pnet $R/mtcnn-p $D/$V-p
 $O train pnet --config $C/pnet-dw-bn.yaml --data data --runs $D/$V-p

@@ -11,12 +11,10 @@
 # samples; their configs' headers say how to remake them). Writes runs/study22/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
+. experiments/lib.sh
 C=configs/experiments/variants-short
-R=runs/study22
 mkdir -p $R
 suffix() { [ "$1" = mtcnn ] && echo "" || echo "-${1#mtcnn-}"; }   # mtcnn -> "", mtcnn-dw -> -dw
-. experiments/lib.sh
 first=""
 for V in "$@"; do
   S=$(suffix "$V")

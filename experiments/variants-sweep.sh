@@ -12,15 +12,11 @@
 # Then the table: the command in docs/variants.md (`sweep`). Writes runs/study22/sweep/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
-PY=${PYTHON:-.venv/bin/python}
+. experiments/lib.sh
 C=configs/experiments/variants-sweep
-R=runs/study22
 S=$R/sweep
-N=${SAMPLE:-500}
 mkdir -p $S
 
-. experiments/lib.sh
 evaluate() { evaluate_spread $S/eval "$@"; }   # evaluate LABEL WEIGHTS
 
 swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-Net around another R-Net
