@@ -254,4 +254,5 @@ def test_the_bundled_sets_cards_are_written_from_their_training_json():
         for stage, sm in record["stages"].items():
             if sm.get("adopted_from"):  # taken over byte for byte, so the set's own file is the one named
                 assert sm["onnx_sha256"] == hashlib.sha256((d / f"{stage}.onnx").read_bytes()).hexdigest()
-        assert record_from_card(d) == record
+        if record.get("from_card"):  # made from the card of a set older than training.json: the card gives it again
+            assert record_from_card(d) == record

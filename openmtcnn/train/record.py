@@ -11,8 +11,9 @@
      "evaluation": {"title": {...}} or null,                  # --eval-json: figures measured on the exported set
      "cascade": {"pnet_scale": 0.75}}                         # detection settings chosen for the set after training
 
-A record made from an older set's card (:func:`record_from_card`) also holds ``unreadable_total``: the card printed
-how many unreadable images sample generation skipped, not which, so its stages' ``unreadable_images`` are empty.
+A record made from an older set's card (:func:`record_from_card`) says so (``"from_card": true``: its figures have the
+card's precision) and may hold ``unreadable_total``: the card printed how many unreadable images sample generation
+skipped, not which, so its stages' ``unreadable_images`` are empty.
 
 The set's ``MODEL_CARD.md`` is written from it alone (:func:`openmtcnn.train.card.card_text`; ``openmtcnn train
 card``). ``openmtcnn train adopt`` takes a stage's record from it (:func:`stage_record`); only a set written before
@@ -121,4 +122,4 @@ def record_from_card(weights_dir: str | Path) -> dict:
     chosen = {k: v for k, v in manifest.get("cascade", {}).items() if trained_for.get(k) != v}
     record = _record(stages, read_card_figures(src / CARD), chosen)
     unreadable = read_card_unreadable(src / CARD)
-    return record | ({"unreadable_total": unreadable} if unreadable else {})
+    return record | {"from_card": True} | ({"unreadable_total": unreadable} if unreadable else {})
