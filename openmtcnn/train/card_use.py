@@ -51,27 +51,38 @@ def _teachers(stages: dict[str, dict]) -> dict[str, list[str]]:
     return out
 
 
-def limitation_lines(stages: dict[str, dict]) -> list[str]:
+def limitation_lines(stages: dict[str, dict], cascade: dict | None = None) -> list[str]:
+    """``cascade``: the detection settings chosen for the set after training (a first pyramid level below 1 is a
+    limitation of its own)."""
     wider = _by_stage(stages, lambda sm: sm["data"]["wider_images_used"])
     faces = _by_stage(stages, lambda sm: sm["data"]["wider_faces_used"])
     landmarks = _by_stage(stages, lambda sm: sm["data"]["landmark_faces_used"])
     angles = {sm["config"]["samples"].get("landmark_max_angle") for sm in stages.values()
               if sm["config"]["samples"].get("landmark_rotate")}
     rotated = (f"; in training only landmark faces were rotated, by up to {max(angles):g} degrees" if angles else "")
+    # where this set's figures are compared: the default's page, or the variants' for a set of other nets
+    doc = "docs/results.md" if {sm["config"]["variant"] for sm in stages.values()} == {"mtcnn"} else "docs/variants.md"
     lines = [
         f"- Trained on the staged data only: {wider} of WIDER FACE's {WIDER_TRAIN_IMAGES:,} train images ({faces} "
         f"annotated faces) and {landmarks} faces of the landmark training list (Data, below). Scenes, cameras and "
         "people unlike these were not seen in training.",
         "- Accuracy: the only figures for this set are those under \"Benchmark figures\" below and in "
-        "docs/results.md (the validation metrics here are on held-out training crops, not on whole photos).",
+        f"{doc} (the validation metrics here are on held-out training crops, not on whole photos).",
         "- Harder cases: faces smaller than the minimum face size, heavily occluded faces, extreme poses (profiles, "
         f"faces seen from above or below) and strong in-plane rotation{rotated}. In every measurement in "
-        "docs/results.md, WIDER FACE's hard subset, mostly such faces, scores well below its easy one.",
+        f"{doc}, WIDER FACE's hard subset, mostly such faces, scores well below its easy one.",
         "- Known gap: openmtcnn's own weights have so far trailed the original MTCNN weights (Zhang et al. 2016) run in "
-        "the same cascade with the same settings; the side-by-side figures are in docs/results.md and the README.",
+        f"the same cascade with the same settings; the side-by-side figures are in {doc} and the README.",
         f"- The landmark faces' LFW part under-represents children, people over 80, women and many ethnicities, by "
         f"its makers' own account ({LFW_HOME}).",
     ]
+    scale = (cascade or {}).get("pnet_scale")
+    if scale is not None and scale < 1:
+        lines.append(
+            f"- P-Net's first pyramid level is set to {scale:g} of the original cascade's for speed: faces under about "
+            f"1/{scale:g} of the minimum face size are found only when the boxes' regression reaches them, so small "
+            "faces are missed more often (WIDER FACE's hard subset above all); `pnet_scale=1.0` restores the original "
+            "pyramid at the original cost.")
     for teacher, names in _teachers(stages).items():
         lines.append(
             f"- {', '.join(names)} learnt from the weight set `{teacher}` as a teacher (its outputs as soft targets, "
