@@ -149,6 +149,7 @@ def test_a_timing_names_its_weight_set_by_content():
 
     w = measure.weights_record(resolve_weights("default"))
     assert w["variant"] == "mtcnn" and len(w["onnx_sha256"]) == 16 and w["folder"].endswith("default")
+    assert w["folder"] == "openmtcnn/weights/default" or w["folder"].startswith("/")  # relative to the checkout run from
     res = result(timing(40.0))
     res["runs"][0]["peers"]["openmtcnn"]["weights"] = w
     res |= {"date": "D", "machine": {"cpu": "C", "cores": 2}, "load": {"before": [0.5], "after": [1.0]}}

@@ -37,7 +37,9 @@ def weights_record(folder) -> dict:
     from ..weights import STAGE_NAMES, read_manifest
 
     digest = hashlib.sha256(b"".join((Path(folder) / f"{s}.onnx").read_bytes() for s in STAGE_NAMES)).hexdigest()[:16]
-    return {"folder": str(folder), "variant": read_manifest(folder).get("variant", "mtcnn"), "onnx_sha256": digest}
+    rel = os.path.relpath(folder)  # the checkout the benchmark runs from: a path that means the same on another machine
+    return {"folder": str(folder) if rel.startswith("..") else rel, "variant": read_manifest(folder).get("variant", "mtcnn"),
+            "onnx_sha256": digest}
 
 
 def time_peers(peers: dict, images: list, repeat: int, warmup: int, macs: dict, gemm=None, log=None) -> dict:
