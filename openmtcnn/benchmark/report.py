@@ -30,6 +30,17 @@ def _ours(res: dict, threads: int) -> tuple[dict | None, dict | None]:
     return run["peers"].get(run.get("ratio_base", "openmtcnn")), run["peers"].get("facenet-pytorch")
 
 
+def median_ms(e: dict | None, key: str) -> float | None:
+    """A peer entry's median wall time on ``key`` (``vga``, ``hd``, ``wider``); ``None`` if it did not run."""
+    return e.get(key, {}).get("wall", {}).get("median_ms") if e and e.get("status") == "ok" else None
+
+
+def best_folder(e: dict) -> dict | None:
+    """The fastest of a peer's folder modes (one process, batched, worker processes), or ``None``."""
+    modes = [e.get(k) for k in ("folder_processes", "folder_batched", "folder")]
+    return max((m for m in modes if m), key=lambda m: m["images_per_s"], default=None)
+
+
 def history_row(res: dict | None, name: str = "") -> str:
     """One markdown row summarising a run (from its JSON, after :func:`derive`); the table's header for ``None``."""
     if res is None:
@@ -41,15 +52,12 @@ def history_row(res: dict | None, name: str = "") -> str:
             "|---|---|---|---|---|---|---|---|\n"
         )
 
-    def ms(e: dict | None, key: str) -> float | None:
-        return e.get(key, {}).get("wall", {}).get("median_ms") if e and e.get("status") == "ok" else None
-
     one, _ = _ours(res, 1)
     two, facenet = _ours(res, 2)
     ratio = facenet.get("vga", {}).get("ratio_to_ours") if facenet and facenet.get("status") == "ok" else None
     floor = one.get("vga", {}).get("wall_over_floor") if one else None
     m = res["machine"]
-    cells = [name, res["date"], f"{m['cpu']}, {m['cores']} cores", fmt(ms(one, "vga")), fmt(ms(two, "vga")), fmt(ms(two, "hd")),
+    cells = [name, res["date"], f"{m['cpu']}, {m['cores']} cores", fmt(median_ms(one, "vga")), fmt(median_ms(two, "vga")), fmt(median_ms(two, "hd")),
              fmt(ratio, ".2f"), fmt(floor, ".2f")]
     return "| " + " | ".join(cells) + " |\n"
 
@@ -162,8 +170,7 @@ def targets(res: dict) -> str:
                     f"{ours['wall_over_peak_floor']:.2f} wall"
                 )
     if two:
-        modes = [two["peers"].get(base, {}).get(k) for k in ("folder_processes", "folder_batched", "folder")]
-        ours = max((m for m in modes if m), key=lambda m: m["images_per_s"], default=None)
+        ours = best_folder(two["peers"].get(base, {}))
         fn = two["peers"].get("facenet-pytorch", {}).get("folder")
         if ours and fn:
             r = ours["images_per_s"] / fn["images_per_s"]
@@ -370,14 +377,6 @@ def readme_table(res: dict) -> str:
     cols = [n for n in ("openmtcnn", "openmtcnn-dw", "facenet-pytorch")
             if any(r["peers"].get(n, {}).get("status") == "ok" for r in res["runs"])]
 
-    def wall(name: str, threads: int, key: str) -> float | None:
-        e = runs.get(threads, {}).get("peers", {}).get(name, {})
-        return e.get(key, {}).get("wall", {}).get("median_ms") if e.get("status") == "ok" else None
-
-    def folder(name: str) -> float | None:  # the best of the folder modes measured, at the largest thread count
-        e = runs[max(runs)]["peers"].get(name, {})
-        return max((e[k]["images_per_s"] for k in ("folder_processes", "folder_batched", "folder") if e.get(k)), default=None)
-
     def ratio(a: float | None, b: float | None) -> str:
         return fmt(a / b, ".2f") if a and b else "—"
 
@@ -385,23 +384,24 @@ def readme_table(res: dict) -> str:
     ratios = [(a, b) for a, b in (("openmtcnn", "facenet-pytorch"), ("openmtcnn-dw", "openmtcnn")) if a in cols and b in cols]
     lines = ["| | " + " | ".join(heads[c] for c in cols) + "".join(f" | {a} / {b}" for a, b in ratios) + " |",
              "|---" * (1 + len(cols) + len(ratios)) + "|"]
+
+    def row(label: str, value, spec: str) -> None:  # one figure per column, then the ratios of the same figures
+        vals = {c: value(c) for c in cols}
+        lines.append(f"| {label} | " + " | ".join(fmt(vals[c], spec) for c in cols)
+                     + "".join(f" | {ratio(vals[a], vals[b])}" for a, b in ratios) + " |")
+
+    plural = lambda t: f"{t} thread{'s' if t > 1 else ''}"
     for key, label in (("vga", "VGA photo"), ("hd", "1080p photo")):
         for t in sorted(runs):
-            vals = {c: wall(c, t, key) for c in cols}
-            lines.append(f"| {label}, {t} thread{'s' if t > 1 else ''}, median ms | " + " | ".join(fmt(vals[c]) for c in cols)
-                         + "".join(f" | {ratio(vals[a], vals[b])}" for a, b in ratios) + " |")
+            row(f"{label}, {plural(t)}, median ms", lambda c: median_ms(runs[t]["peers"].get(c), key), ".1f")
     if runs:
-        vals = {c: folder(c) for c in cols}
-        t = max(runs)
-        lines.append(f"| {res.get('n_wider', 100)} WIDER val images as a folder, {t} thread{'s' if t > 1 else ''}, images/s | "
-                     + " | ".join(fmt(vals[c], ".2f") for c in cols) + "".join(f" | {ratio(vals[a], vals[b])}" for a, b in ratios) + " |")
+        t = max(runs)  # the folder figures are measured at the largest thread count
+        row(f"{res.get('n_wider', 100)} WIDER val images as a folder, {plural(t)}, images/s",
+            lambda c: (best_folder(runs[t]["peers"].get(c, {})) or {}).get("images_per_s"), ".2f")
     mem = res.get("memory", {})
     if mem:
-        def peak(c: str, k: str) -> float | None:
-            return mem.get(c, {}).get(k, {}).get("peak_mb")
         for k, label in (("hd", "1080p"), ("4k", "4K")):
-            lines.append(f"| peak memory, {label} photo, MB | " + " | ".join(fmt(peak(c, k), ".0f") for c in cols)
-                         + "".join(f" | {ratio(peak(a, k), peak(b, k))}" for a, b in ratios) + " |")
+            row(f"peak memory, {label} photo, MB", lambda c: mem.get(c, {}).get(k, {}).get("peak_mb"), ".0f")
     m, load = res["machine"], res["load"]
     sets = {c: runs[min(runs)]["peers"].get(c, {}).get("weights") for c in cols if c.startswith("openmtcnn")} if runs else {}
     said = "; ".join(f"{c}: `{w['folder']}` ({w['variant']}, ONNX sha256 {w['onnx_sha256']})" if w else f"{c}: not recorded"

@@ -162,7 +162,7 @@ def card_text(record: dict) -> str:
         *intended_use_lines(),
         "",
         "## Limitations",
-        *limitation_lines(summaries, record.get("cascade")),
+        *limitation_lines(summaries, cascade),
         "",
         "## Data",
         *_data_lines(summaries),

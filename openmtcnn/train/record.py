@@ -114,8 +114,10 @@ def record_from_card(weights_dir: str | Path) -> dict:
     for s, sm in stages.items():
         fields = parse_stage_note(sm.pop("provenance", ""))
         own = src / f"{s}.onnx"
-        if own.is_file() and len(fields.get("onnx_sha256", "")) == 16 and sha256_file(own).startswith(fields["onnx_sha256"]):
-            fields["onnx_sha256"] = sha256_file(own)
+        if own.is_file() and len(fields.get("onnx_sha256", "")) == 16:
+            full = sha256_file(own)
+            if full.startswith(fields["onnx_sha256"]):
+                fields["onnx_sha256"] = full
         sm.update(fields)
     manifest = json.loads((src / "manifest.json").read_text())
     trained_for = parse_variant(stages["pnet"]["config"]["variant"]).cascade
