@@ -10,17 +10,10 @@ link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not 
   [ -e "$3/$1/samples" ] || ln -s "$(realpath "$2/$1/samples")" "$3/$1/samples"
 }
 
-scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's first pyramid level x SCALE
-  mkdir -p "$2"
-  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md training.json; do  # training.json: sets exported since it exists
-    [ -e "$2/$f" ] || [ ! -e "$1/$f" ] || ln -s "$(realpath "$1/$f")" "$2/$f"
-  done
-  $PY - "$1/manifest.json" "$2/manifest.json" "$3" <<'PYEOF'
-import json, sys
-m = json.load(open(sys.argv[1]))
-m["cascade"] = dict(m.get("cascade", {}), pnet_scale=float(sys.argv[3]))  # weight-bound: Detector(weights=DIR) uses it
-json.dump(m, open(sys.argv[2], "w"), indent=2)
-PYEOF
+scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's first pyramid level x SCALE, the choice
+  # in TO_SET's manifest (Detector(weights=DIR) uses it), training record and model card alike
+  # (FROM_SET needs its training.json: `openmtcnn train card --weights FROM_SET --from-card` for an older set)
+  $O train export --weights "$1" --out "$2" --pnet-scale "$3"
 }
 
 evaluate_spread() {  # evaluate_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors'

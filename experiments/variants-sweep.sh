@@ -19,11 +19,13 @@ mkdir -p $S
 
 evaluate() { evaluate_spread $S/eval "$@"; }   # evaluate LABEL WEIGHTS
 
-swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-Net around another R-Net
+swapped_set() {  # swapped_set NAME STAGE STAGE_DIR: round1-mtcnn's nets with STAGE's net taken from STAGE_DIR
   mkdir -p $S/$1
-  [ -e $S/$1/pnet ] || ln -s "$(realpath $R/mtcnn-p/pnet)" $S/$1/pnet
-  [ -e $S/$1/rnet ] || ln -s "$(realpath "$2")" $S/$1/rnet
-  [ -e $S/$1/onet ] || ln -s "$(realpath $R/mtcnn-o/onet)" $S/$1/onet
+  local st src
+  for st in pnet rnet onet; do
+    if [ $st = $2 ]; then src=$3; else src=$R/mtcnn-${st:0:1}/$st; fi
+    [ -e $S/$1/$st ] || ln -s "$(realpath "$src")" $S/$1/$st
+  done
   [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
 }
 
@@ -33,10 +35,11 @@ for V in mtcnn mtcnn-dw mtcnn-dw-bn; do evaluate round1-$V $R/$V/weights; done
 # P-Net's resolution multiplier: the same nets, a smaller first pyramid level
 for K in 0.75 0.6; do scaled_set $R/mtcnn/weights $S/pnet-scale$K/weights $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
 # R-Net variants: depthwise at alpha 1 is round 1's mtcnn-dw R-Net; the others are trained here
-swapped_set rnet-dw $R/mtcnn-dw-r/rnet
+swapped_set rnet-dw rnet $R/mtcnn-dw-r/rnet
 evaluate rnet-dw $S/rnet-dw/weights
-# the R-Net variants in this order unless RNETS names others (e.g. RNETS="dw-a2 dw-r0.6": only those, in that order)
-for V in ${RNETS:-dw-a0.5 dw-a0.25 dw-a2 dw-r0.75 dw-a0.75 dw-r0.6}; do
+# the R-Net variants in this order unless RNETS names others (e.g. RNETS="dw-a2 dw-r0.6": only those, in that order;
+# RNETS="": none)
+for V in ${RNETS-dw-a0.5 dw-a0.25 dw-a2 dw-r0.75 dw-a0.75 dw-r0.6}; do
   T=$S/train-$V
   [ -f $T/pnet/pnet.onnx ] || { mkdir -p $T && cp -r runs31/pnet $T/; }   # v10's P-Net, the samples' miner
   cmp $T/pnet/pnet.onnx runs31/pnet/pnet.onnx
@@ -45,7 +48,19 @@ for V in ${RNETS:-dw-a0.5 dw-a0.25 dw-a2 dw-r0.75 dw-a0.75 dw-r0.6}; do
     *) mkdir -p $T/rnet; [ -e $T/rnet/samples ] || ln -s "$(realpath runs31/rnet/samples)" $T/rnet/samples ;;
   esac
   $O train rnet --config $C/rnet-$V.yaml --data data --runs $T
-  swapped_set rnet-$V $T/rnet
+  swapped_set rnet-$V rnet $T/rnet
   evaluate rnet-$V $S/rnet-$V/weights
+done
+# O-Net's resolution multiplier: O-Nets at 36 and 29 px (rho 0.75, 0.6) behind round1-mtcnn's P-Net and R-Net, beside
+# round 1's depthwise O-Net at 48 px (alpha 1, rho 1). Their samples are mined again at each size by the miners of
+# round 1's O-Net samples (runs30: v10's P-Net and R-Net), same images and settings. ONETS as RNETS.
+swapped_set onet-dw onet $R/mtcnn-dw-o/onet
+evaluate onet-dw $S/onet-dw/weights
+for V in ${ONETS-dw-r0.75 dw-r0.6}; do
+  T=$S/train-onet-$V
+  for st in pnet rnet; do [ -f $T/$st/$st.onnx ] || { mkdir -p $T && cp -r runs30/$st $T/; }; cmp $T/$st/$st.onnx runs30/$st/$st.onnx; done
+  $O train onet --config $C/onet-$V.yaml --data data --runs $T
+  swapped_set onet-$V onet $T/onet
+  evaluate onet-$V $S/onet-$V/weights
 done
 echo "sweep done"

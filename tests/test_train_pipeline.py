@@ -107,6 +107,28 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert Detector(weights=tmp_path / "w3").config.pnet_scale == 0.75 and det.config.pnet_scale == 1.0
     assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w0"), "--pnet-scale", "0"]) == 2
     assert "pnet_scale must be in (0, 4], got 0" in capsys.readouterr().err and not (tmp_path / "w0").exists()
+    # the same choice made on an exported set, without its runs: nets copied, manifest, record and card alike;
+    # a file of the new folder that links into another set is replaced, not written through
+    w4 = tmp_path / "w4"
+    w4.mkdir()
+    (w4 / "training.json").symlink_to(tmp_path / "w2" / "training.json")
+    before = (tmp_path / "w2" / "training.json").read_text()
+    assert _run(["train", "export", "--weights", str(tmp_path / "w2"), "--out", str(w4), "--pnet-scale", "0.6"]) == 0
+    assert (tmp_path / "w2" / "training.json").read_text() == before and not (w4 / "training.json").is_symlink()
+    assert json.loads((w4 / "manifest.json").read_text())["cascade"]["pnet_scale"] == 0.6
+    r4 = read_record(w4)
+    assert r4["cascade"] == {"pnet_scale": 0.6} and r4["evaluation"] == {"Synthetic benchmark": {"AP": 0.5}}
+    assert r4["stages"] == read_record(tmp_path / "w2")["stages"]
+    assert (w4 / "MODEL_CARD.md").read_text() == card_text(r4) and "first pyramid level x 0.6" in card_text(r4)
+    assert all((w4 / f).read_bytes() == (tmp_path / "w2" / f).read_bytes() for f in ("pnet.onnx", "rnet.onnx", "onet.onnx"))
+    assert Detector(weights=w4).config.pnet_scale == 0.6
+    # in place, back to the original pyramid: the choice leaves manifest and record
+    assert _run(["train", "export", "--weights", str(w4), "--pnet-scale", "1"]) == 0
+    assert "pnet_scale" not in json.loads((w4 / "manifest.json").read_text())["cascade"]
+    assert read_record(w4)["cascade"] == {} and "first pyramid level" not in (w4 / "MODEL_CARD.md").read_text()
+    (w4 / "training.json").unlink()
+    assert _run(["train", "export", "--weights", str(w4), "--pnet-scale", "0.6"]) == 2
+    assert "no training record" in capsys.readouterr().err
 
     # a second run finds everything done and only re-exports
     capsys.readouterr()

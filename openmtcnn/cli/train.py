@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt", "card"],
                    help="a stage, all three in order, 'export': only (re)write the weight set (ONNX, manifest.json, "
-                   "training.json, MODEL_CARD.md) from --runs, 'adopt': take the --stages of the weight set --weights "
+                   "training.json, MODEL_CARD.md) from --runs, or from the exported set --weights (with --pnet-scale or "
+                   "--eval-json applied; in place unless --out), 'adopt': take the --stages of the weight set --weights "
                    "into --runs unchanged (to retrain a later stage alone), or 'card': write the --weights set's "
                    "MODEL_CARD.md again from its training.json (no runs folder needed)")
     p.add_argument("--config", default=None,
@@ -35,7 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--eval-json", default=None,
                    help="JSON of benchmark figures for the set's training.json and model card (scripts/card_figures.py)")
     p.add_argument("--weights", default=None,
-                   help="'adopt': the weight set (folder) to take stages from; 'card': the set whose card to write")
+                   help="'adopt': the weight set (folder) to take stages from; 'card': the set whose card to write; "
+                   "'export': a set to write again (instead of --runs)")
     p.add_argument("--from-card", action="store_true",
                    help="'card': a set written before training.json: write its training.json once from its "
                    "MODEL_CARD.md and manifest.json (figures at the card's precision), then the card from it")
@@ -59,7 +61,7 @@ def _config_path(arg: str | None, stage: str, many: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..train.config import ConfigError, load_config
-    from ..train.pipeline import adopt_stage, export_weights, run_stage
+    from ..train.pipeline import adopt_stage, export_weights, reexport_set, run_stage
     from ..train.pseudo import check_sources
 
     try:
@@ -70,6 +72,16 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if args.stage == "card":
         return _card(args.weights, evaluation, args.from_card)
+    if args.stage == "export" and args.weights is not None:
+        if not Path(args.weights).is_dir():
+            print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
+            return 2
+        try:
+            reexport_set(args.weights, out, evaluation, pnet_scale=args.pnet_scale)
+        except (OSError, ValueError) as e:  # no training record, a bad pnet_scale
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.stage == "export":
         try:
             return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed, pnet_scale=args.pnet_scale) else 1

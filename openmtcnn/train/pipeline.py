@@ -114,6 +114,53 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
     return out
 
 
+SET_NETS = tuple(f"{s}.onnx" for s in STAGES)
+
+
+def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None,
+                 pnet_scale: float | None = None, log=print) -> Path:
+    """An exported set written again without its runs folder (``train export --weights SRC``): its ONNX files as
+    they are, with a detection setting chosen after training (``pnet_scale``, as :func:`export_weights` takes it)
+    and / or new benchmark figures (``extra_eval``) put into ``manifest.json``, ``training.json`` and the model card
+    alike. ``out_dir`` ``None``: rewrite ``src`` in place. A file in ``out_dir`` that links elsewhere is replaced,
+    never written through. ``ValueError`` when ``src`` has no readable training record."""
+    from ..config import WEIGHT_BOUND, DetectConfig
+    from .card import write_model_card
+    from .record import CARD, TRAINING_JSON, read_record, write_record
+
+    src = Path(src)
+    out = src if out_dir is None else Path(out_dir)
+    for name in (*SET_NETS, "manifest.json"):
+        if not (src / name).is_file():
+            raise ValueError(f"{src}: not a weight set ({name} missing)")
+    if not (src / TRAINING_JSON).is_file():
+        raise ValueError(f"{src / TRAINING_JSON}: no training record; for a set written before training.json, "
+                         f"`openmtcnn train card --weights {src} --from-card` makes one from its model card")
+    record = read_record(src)
+    manifest = json.loads((src / "manifest.json").read_text())
+    if pnet_scale is not None:
+        k = DetectConfig(pnet_scale=pnet_scale).pnet_scale  # checked
+        for d in (manifest.setdefault("cascade", {}), record.setdefault("cascade", {})):
+            d.pop("pnet_scale", None)
+            if k != WEIGHT_BOUND["pnet_scale"]:  # the original pyramid is no choice to record
+                d["pnet_scale"] = k
+    if extra_eval is not None:
+        record["evaluation"] = extra_eval
+    out.mkdir(parents=True, exist_ok=True)
+    same = out.resolve() == src.resolve()
+    for name in (*SET_NETS, "manifest.json", TRAINING_JSON, CARD):
+        dst = out / name
+        if not same and (dst.is_symlink() or dst.exists()):
+            dst.unlink()
+        if not same and name in SET_NETS:
+            shutil.copyfile(src / name, dst)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_record(record, out)
+    write_model_card(record, out / CARD)
+    log(f"weight set written to {out} (from {src})")
+    return out
+
+
 def _git_commit(path: Path) -> str | None:
     """The commit that last changed ``path``, if git tracks it and the file is as committed (else None): a folder
     such as ``openmtcnn/weights/default`` changes later, the commit names the version that was adopted."""
