@@ -140,7 +140,8 @@ def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval:
     manifest = json.loads((src / "manifest.json").read_text())
     if pnet_scale is not None:
         k = DetectConfig(pnet_scale=pnet_scale).pnet_scale  # checked
-        for d in (manifest.setdefault("cascade", {}), record.setdefault("cascade", {})):
+        manifest["cascade"], record["cascade"] = dict(manifest.get("cascade") or {}), dict(record.get("cascade") or {})
+        for d in (manifest["cascade"], record["cascade"]):
             d.pop("pnet_scale", None)
             if k != WEIGHT_BOUND["pnet_scale"]:  # the original pyramid is no choice to record
                 d["pnet_scale"] = k
