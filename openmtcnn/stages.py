@@ -6,7 +6,7 @@ from typing import Literal
 
 Stage = Literal["pnet", "rnet", "onet"]
 
-#: the stages in cascade order (also the weight files' names: ``pnet.onnx``...)
+#: the stages in cascade order
 STAGES: tuple[Stage, ...] = ("pnet", "rnet", "onet")
 
 #: names for people (tables, model cards)
@@ -15,3 +15,8 @@ TITLES: dict[str, str] = {"pnet": "P-Net", "rnet": "R-Net", "onet": "O-Net"}
 #: each net's standard input side in pixels (P-Net: its window, being fully convolutional;
 #: a variant may give R-Net and O-Net other sizes, see :class:`openmtcnn.nets.NetSpec`)
 INPUT_SIZE: dict[str, int] = {"pnet": 12, "rnet": 24, "onet": 48}
+
+
+def net_file(stage: str) -> str:
+    """The file name of ``stage``'s net in a weight folder or a stage's run folder: ``pnet.onnx``..."""
+    return f"{stage}.onnx"

@@ -105,6 +105,9 @@ def test_train_all_end_to_end(tmp_path, capsys):
     assert json.loads((tmp_path / "w3" / "manifest.json").read_text())["cascade"]["pnet_scale"] == 0.75
     assert "first pyramid level x 0.75" in (tmp_path / "w3" / "MODEL_CARD.md").read_text()
     assert Detector(weights=tmp_path / "w3").config.pnet_scale == 0.75 and det.config.pnet_scale == 1.0
+    assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w1"), "--pnet-scale", "1"]) == 0
+    assert "pnet_scale" not in json.loads((tmp_path / "w1" / "manifest.json").read_text()).get("cascade", {})
+    assert "pnet_scale" not in read_record(tmp_path / "w1").get("cascade", {})  # the original pyramid: no choice
     assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "w0"), "--pnet-scale", "0"]) == 2
     assert "pnet_scale must be in (0, 4], got 0" in capsys.readouterr().err and not (tmp_path / "w0").exists()
     # the same choice made on an exported set, without its runs: nets copied, manifest, record and card alike;

@@ -35,6 +35,7 @@ from openmtcnn.evaluate.widerface import evaluate, read_predictions
 from openmtcnn.imaging import load_image
 from openmtcnn.ops import boxes as B
 from openmtcnn.ops.crops import crop_boxes, to_net_input
+from openmtcnn.stages import net_file
 
 FACE_IOU = 0.4  # a candidate "covers" a face from this IoU on (before O-Net's box regression)
 
@@ -108,7 +109,7 @@ def main() -> None:
     gt = WiderGroundTruth.load(a.gt)
     items = [it for k, it in enumerate(gt.items()) if k % a.every == 0]
     subset = gt.only_images({(ev, name) for _, _, ev, name in items})
-    nets = [hashlib.sha256((Path(a.candidates) / f"{s}.onnx").read_bytes()).hexdigest() for s in ("pnet", "rnet")]
+    nets = [hashlib.sha256((Path(a.candidates) / net_file(s)).read_bytes()).hexdigest() for s in ("pnet", "rnet")]
     key = [nets, a.every, a.min_face_size, a.scale_factor, list(a.thresholds)]  # the nets' bytes, not their path
     cache = Path(a.cache)
     cands = None

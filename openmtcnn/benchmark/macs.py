@@ -14,7 +14,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from openmtcnn.stages import STAGES
+from openmtcnn.stages import net_file, STAGES
 
 NEEDED = {"pnet": ("prob", "box"), "rnet": ("prob", "box"), "onet": ("prob", "box", "landmarks")}
 
@@ -93,7 +93,7 @@ class CascadeMacs:
 
     def __init__(self, weights_dir: str | Path, input_sizes: dict[str, int]):
         wd = Path(weights_dir)
-        self.nets = {s: NetMacs(wd / f"{s}.onnx", s) for s in STAGES}
+        self.nets = {s: NetMacs(wd / net_file(s), s) for s in STAGES}
         self.per_crop = {s: self.nets[s].count(input_sizes[s], input_sizes[s]) for s in ("rnet", "onet")}
 
     def count(self, pnet_inputs: list[tuple[int, int]], batch: dict[str, int]) -> dict[str, int]:

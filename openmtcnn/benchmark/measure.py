@@ -34,9 +34,10 @@ def weights_record(folder) -> dict:
     """Which weight set a timing is of: its folder, variant and the SHA-256 of its three ONNX files (first 16 hex)."""
     import hashlib
 
+    from ..stages import net_file
     from ..weights import STAGE_NAMES, read_manifest
 
-    digest = hashlib.sha256(b"".join((Path(folder) / f"{s}.onnx").read_bytes() for s in STAGE_NAMES)).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join((Path(folder) / net_file(s)).read_bytes() for s in STAGE_NAMES)).hexdigest()[:16]
     rel = os.path.relpath(folder)  # the checkout the benchmark runs from: a path that means the same on another machine
     return {"folder": str(folder) if rel.startswith("..") else rel, "variant": read_manifest(folder).get("variant", "mtcnn"),
             "onnx_sha256": digest}

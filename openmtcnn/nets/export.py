@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..stages import net_file
 from ..weights import WeightsError, read_manifest, resolve_weights
 from .builder import DeployNet, MTCNNNet, NetSpec
 from .norm import fold_norm, unfold_norm
@@ -82,7 +83,7 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str | di
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stage in STAGES:
-        export_net(nets[stage], out / f"{stage}.onnx")
+        export_net(nets[stage], out / net_file(stage))
     manifest = {
         "variant": mixed_name(variants),
         "stage_variants": {s: variants[s] for s in STAGES},
@@ -169,5 +170,5 @@ def load_weight_set(weights: str | Path | None = None, check: bool = True) -> di
         s = specs.get(stage, {})
         size = s.get("input_size") if stage != "pnet" else None
         spec = NetSpec(stage, conv=s.get("conv", "standard"), alpha=float(s.get("alpha", 1.0)), input_size=size)
-        nets[stage] = read_onnx_net(weights_dir / f"{stage}.onnx", spec, check)
+        nets[stage] = read_onnx_net(weights_dir / net_file(stage), spec, check)
     return nets

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..nets import STAGES
+from ..stages import STAGES, net_file
 from .config import StageConfig
 
 PREVIOUS = {"pnet": [], "rnet": ["pnet"], "onet": ["pnet", "rnet"]}
@@ -43,13 +43,13 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
     if fresh and d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True, exist_ok=True)
-    prev = {p: str(stage_dir(runs, p) / f"{p}.onnx") for p in PREVIOUS[cfg.stage]}
+    prev = {p: str(stage_dir(runs, p) / net_file(p)) for p in PREVIOUS[cfg.stage]}
     for p, path in prev.items():
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: {cfg.stage} samples come from the trained {p}; run `openmtcnn train {p}` first")
     progress = generate(cfg, data_root, d / "samples", prev, log=log)
     result = train_stage(cfg, d / "samples", d / "train", log=log)
-    onnx_path = d / f"{cfg.stage}.onnx"
+    onnx_path = d / net_file(cfg.stage)
     best = d / "train" / "best.pt"
     if not onnx_path.exists() or onnx_path.stat().st_mtime < best.stat().st_mtime:
         # only when the best net changed: the next stage's samples are tied to these bytes
@@ -81,13 +81,12 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
     it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`).
     ``pnet_scale``: P-Net's first pyramid level for this set (:class:`~openmtcnn.config.DetectConfig`), chosen after
     training by measurement; the manifest carries it, so ``Detector(weights=SET)`` uses it, and the card says so."""
-    from ..config import DetectConfig
     from ..nets.export import export_set
     from .card import write_model_card
     from .record import CARD, build_record, write_record
     from .trainer import load_best
 
-    cascade = {} if pnet_scale is None else {"pnet_scale": DetectConfig(pnet_scale=pnet_scale).pnet_scale}  # checked
+    cascade = chosen_cascade(pnet_scale)
 
     summaries = {}
     for s in STAGES:
@@ -114,7 +113,19 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
     return out
 
 
-SET_NETS = tuple(f"{s}.onnx" for s in STAGES)
+SET_NETS = tuple(net_file(s) for s in STAGES)
+
+
+def chosen_cascade(pnet_scale: float | None) -> dict:
+    """The cascade options a set records for a ``pnet_scale`` chosen after training: ``{"pnet_scale": k}``, checked
+    as :class:`~openmtcnn.config.DetectConfig` checks it, or nothing for ``None`` and for the original pyramid (1),
+    which is no choice to record."""
+    from ..config import WEIGHT_BOUND, DetectConfig
+
+    if pnet_scale is None:
+        return {}
+    k = DetectConfig(pnet_scale=pnet_scale).pnet_scale
+    return {} if k == WEIGHT_BOUND["pnet_scale"] else {"pnet_scale": k}
 
 
 def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None,
@@ -124,7 +135,6 @@ def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval:
     and / or new benchmark figures (``extra_eval``) put into ``manifest.json``, ``training.json`` and the model card
     alike. ``out_dir`` ``None``: rewrite ``src`` in place. A file in ``out_dir`` that links elsewhere is replaced,
     never written through. ``ValueError`` when ``src`` has no readable training record."""
-    from ..config import WEIGHT_BOUND, DetectConfig
     from .card import write_model_card
     from .record import CARD, TRAINING_JSON, read_record, write_record
 
@@ -139,12 +149,10 @@ def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval:
     record = read_record(src)
     manifest = json.loads((src / "manifest.json").read_text())
     if pnet_scale is not None:
-        k = DetectConfig(pnet_scale=pnet_scale).pnet_scale  # checked
         manifest["cascade"], record["cascade"] = dict(manifest.get("cascade") or {}), dict(record.get("cascade") or {})
         for d in (manifest["cascade"], record["cascade"]):
             d.pop("pnet_scale", None)
-            if k != WEIGHT_BOUND["pnet_scale"]:  # the original pyramid is no choice to record
-                d["pnet_scale"] = k
+            d.update(chosen_cascade(pnet_scale))
     if extra_eval is not None:
         record["evaluation"] = extra_eval
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +195,7 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     from .trainer import _save
 
     src = Path(weights_dir)
-    onnx_path, manifest = src / f"{stage}.onnx", src / "manifest.json"
+    onnx_path, manifest = src / net_file(stage), src / "manifest.json"
     record = src / TRAINING_JSON if (src / TRAINING_JSON).is_file() else src / CARD
     for f in (onnx_path, manifest, record):
         if not f.is_file():
@@ -202,7 +210,7 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     d = stage_dir(runs, stage)
     (d / "train").mkdir(parents=True, exist_ok=True)
     _save({"model": net.state_dict(), "variant": variant, "stage": stage, "adopted_from": str(src)}, d / "train" / "best.pt")
-    shutil.copyfile(onnx_path, d / f"{stage}.onnx")
+    shutil.copyfile(onnx_path, d / net_file(stage))
     (d / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     log(f"[{stage}] adopted from {src} (best epoch {summary['best']['epoch']}; record from its {record.name}) into {d}")
     return summary

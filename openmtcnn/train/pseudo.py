@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.wider import WIDER_FLAGS, WiderImage
-from ..stages import STAGES
+from ..stages import net_file, STAGES
 from .config import PseudoSamples, StageConfig, data_path
 
 
@@ -34,7 +34,7 @@ class PseudoImage:
 
 def teacher_files(p: PseudoSamples) -> list[Path]:
     """The teacher weight set's ONNX files, in stage order."""
-    return [Path(p.teacher) / f"{s}.onnx" for s in STAGES]
+    return [Path(p.teacher) / net_file(s) for s in STAGES]
 
 
 def check_sources(cfg: StageConfig, data_root: str | Path) -> None:

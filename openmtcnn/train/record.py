@@ -27,7 +27,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..stages import STAGES
+from ..stages import net_file, STAGES
 
 TRAINING_JSON = "training.json"
 CARD = "MODEL_CARD.md"
@@ -113,7 +113,7 @@ def record_from_card(weights_dir: str | Path) -> dict:
     stages = read_model_card(src / CARD)
     for s, sm in stages.items():
         fields = parse_stage_note(sm.pop("provenance", ""))
-        own = src / f"{s}.onnx"
+        own = src / net_file(s)
         if own.is_file() and len(fields.get("onnx_sha256", "")) == 16:
             full = sha256_file(own)
             if full.startswith(fields["onnx_sha256"]):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stages import net_file
+
 DISTILL_TASKS = ("det", "box", "landmark")
 
 
@@ -26,7 +28,7 @@ class Teacher:
         import onnxruntime as ort
 
         path = Path(weights)
-        path = path / f"{stage}.onnx" if path.is_dir() else path
+        path = path / net_file(stage) if path.is_dir() else path
         if not path.is_file():
             raise FileNotFoundError(f"train.teacher: {path} is not a file (expected a weight-set folder holding "
                                     f"{stage}.onnx, e.g. `openmtcnn convert-weights --out weights/original`)")

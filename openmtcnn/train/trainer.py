@@ -22,6 +22,7 @@ import numpy as np
 from ..ops.boxes import offsets_iou
 from ..ops.crops import PIXEL_MEAN, PIXEL_SCALE
 from ..ops.landmarks import normalised_errors
+from ..stages import net_file
 from .config import LANDMARK_LOSSES, SAMPLE_TYPES, StageConfig, TrainConfig
 from .corrupt import corrupt
 from .samples import FLIP_POINTS
@@ -451,7 +452,7 @@ def initial_net(cfg: StageConfig):
     from ..nets.export import load_onnx_net
 
     src = Path(cfg.train.init_weights)
-    path = src / f"{cfg.stage}.onnx" if src.is_dir() else src
+    path = src / net_file(cfg.stage) if src.is_dir() else src
     if not path.is_file():
         raise FileNotFoundError(f"train.init_weights: {path} is not a file (expected a weight-set folder or an ONNX file)")
     return load_onnx_net(path, cfg.variant, cfg.stage).train()

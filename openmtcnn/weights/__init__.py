@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from ..stages import STAGES as STAGE_NAMES  # noqa: F401  (the weight files' names)
+from ..stages import STAGES as STAGE_NAMES  # noqa: F401  (re-exported: the stages whose nets a weight folder holds)
+from ..stages import net_file
+
 BUNDLED_DIR = Path(__file__).resolve().parent
 DEFAULT_NAME = "default"
 
@@ -16,7 +18,7 @@ class WeightsError(FileNotFoundError):
 
 
 def _complete(d: Path) -> bool:
-    return all((d / f"{s}.onnx").is_file() for s in STAGE_NAMES)
+    return all((d / net_file(s)).is_file() for s in STAGE_NAMES)
 
 
 def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
@@ -45,10 +47,10 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
             "the original MTCNN weights are made once by `openmtcnn convert-weights --out weights/original` "
             "(see its --help), then given as --weights weights/original"
             if "original" in Path(weights).name
-            else "a weight folder holds pnet.onnx, rnet.onnx and onet.onnx"
+            else f"a weight folder holds {', '.join(map(net_file, STAGE_NAMES))}"
         )
         raise WeightsError(f"{weights}: no such weight folder, nor a bundled set ({', '.join(bundled_sets()) or 'none'}); {hint}")
-    missing = [f"{s}.onnx" for s in STAGE_NAMES if not (candidates[0] / f"{s}.onnx").is_file()]
+    missing = [net_file(s) for s in STAGE_NAMES if not (candidates[0] / net_file(s)).is_file()]
     raise WeightsError(f"{weights}: not a weight folder (missing {', '.join(missing)})")
 
 

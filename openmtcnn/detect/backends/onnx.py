@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from ...stages import INPUT_SIZE, STAGES
+from ...stages import net_file, INPUT_SIZE, STAGES
 from ...weights import WeightsError, read_manifest, resolve_weights
 from ..rewrites import optimize_graph
 
@@ -88,7 +88,7 @@ class OnnxBackend:
                     raise WeightsError(f"{path}: no such ONNX file for {stage}")
         else:
             self.weights_dir = resolve_weights(weights)
-            self._paths = {s: self.weights_dir / f"{s}.onnx" for s in STAGES}
+            self._paths = {s: self.weights_dir / net_file(s) for s in STAGES}
         self.threads = DEFAULT_ONNX_THREADS if threads is None else threads
         self._options = session_options(self.threads, spinning)
         self._onnx = None
