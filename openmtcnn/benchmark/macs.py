@@ -14,7 +14,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from openmtcnn.stages import net_file, STAGES
+from openmtcnn.stages import STAGES, net_file
 
 NEEDED = {"pnet": ("prob", "box"), "rnet": ("prob", "box"), "onet": ("prob", "box", "landmarks")}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.wider import WIDER_FLAGS, WiderImage
-from ..stages import net_file, STAGES
+from ..stages import STAGES, net_file
 from .config import PseudoSamples, StageConfig, data_path
 
 

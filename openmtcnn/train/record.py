@@ -27,7 +27,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..stages import net_file, STAGES
+from ..stages import STAGES, net_file
 
 TRAINING_JSON = "training.json"
 CARD = "MODEL_CARD.md"

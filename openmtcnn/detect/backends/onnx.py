@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from ...stages import net_file, INPUT_SIZE, STAGES
+from ...stages import INPUT_SIZE, STAGES, net_file
 from ...weights import WeightsError, read_manifest, resolve_weights
 from ..rewrites import optimize_graph
 
