@@ -48,6 +48,29 @@ def markers(round_name: str) -> tuple[str, str]:
             f"<!-- sets-{round_name}:end -->")
 
 
+def training_minutes(folder: Path) -> dict | None:
+    """Each stage's training as the set's ``training.json`` records it: minutes of sample generation and of
+    training, and epochs (a fine-tuned net's own run only; linked samples keep the time they took when made);
+    ``None`` for a set without a record (converted weights)."""
+    path = Path(folder) / "training.json"
+    if not path.is_file():
+        return None
+    stages = json.loads(path.read_text())["stages"]
+    return {s: {"samples_min": round(st.get("sample_seconds", 0.0) / 60, 1), "train_min": round(st["train_seconds"] / 60, 1),
+                "epochs": st.get("epochs_run")} for s, st in stages.items()}
+
+
+def fill_training(res: dict) -> bool:
+    """Rows measured before the training column get it from their weight folder where it is still here; whether
+    any row changed (the JSON is then written again)."""
+    changed = False
+    for r in res["rows"]:
+        if "training" not in r and Path(r["weights"]).is_dir():
+            r["training"] = training_minutes(Path(r["weights"]))
+            changed = True
+    return changed
+
+
 def measure(sets: dict[str, Path], wider: Path, n_wider: int, vga: Path, repeat: int, warmup: int = 3) -> dict:
     import numpy as np
     import onnxruntime
@@ -76,6 +99,7 @@ def measure(sets: dict[str, Path], wider: Path, n_wider: int, vga: Path, repeat:
             # each stage's held-out metrics as training recorded them (absent for converted sets)
             "val_metrics": manifest.get("val_metrics"),
             "cascade": manifest.get("cascade", {}),  # the weight-bound cascade settings the set runs with
+            "training": training_minutes(folder),
         })
     vga_rgb = cv2.resize(load_image(vga), (640, 480), interpolation=cv2.INTER_AREA)
     sample = [load_image(p) for p in wider_sample(wider, n_wider)]
@@ -151,6 +175,13 @@ def ap_keys(accs: list[dict]) -> list[str]:
     return [k for k in ("authors", "everyday") if any(k in a for a in accs)] or ["authors"]
 
 
+def training_cell(t: dict | None) -> str:
+    """``samples + training`` minutes per stage, P / R / O-Net, or 'not recorded'."""
+    if not t:
+        return "not recorded"
+    return " / ".join(f"{t[s]['samples_min']:.0f} + {t[s]['train_min']:.0f}" for s in ("pnet", "rnet", "onet"))
+
+
 def report(res: dict, accs: list[dict], summaries: list[Path]) -> list[str]:
     """The round's table; ``accs``: each row's :func:`accuracy`, read from ``summaries``."""
     rows = res["rows"]
@@ -160,8 +191,8 @@ def report(res: dict, accs: list[dict], summaries: list[Path]) -> list[str]:
     lines = [
         "| set | variant | params (P / R / O-Net) | " + " | ".join(heads[k] for k in keys)
         + f" | landmark NME, end to end (found) | VGA photo, ms (x {ref['label']}) | MACs per VGA photo "
-        f"| WIDER sample, ms per image (x {ref['label']}) |",
-        "|---|---|---|" + "---|" * len(keys) + "---|---|---|---|",
+        f"| WIDER sample, ms per image (x {ref['label']}) | training, min (P / R / O-Net) |",
+        "|---|---|---|" + "---|" * len(keys) + "---|---|---|---|---|",
     ]
     for r, acc in zip(rows, accs):
         p = r["params"]
@@ -171,7 +202,8 @@ def report(res: dict, accs: list[dict], summaries: list[Path]) -> list[str]:
         lines.append(
             f"| {r['label']} | {describe(r)} | {p['pnet'] / 1e3:.1f} k / {p['rnet'] / 1e3:.1f} k / {p['onet'] / 1e3:.1f} k "
             f"| {' | '.join(ap)} | {nme} | {vga:.2f} ({vga / ref['vga']['wall']['median_ms']:.2f}) "
-            f"| {r['vga']['macs']['total'] / 1e6:.0f} M | {wid:.2f} ({wid / ref['wider']['wall']['median_ms']:.2f}) |"
+            f"| {r['vga']['macs']['total'] / 1e6:.0f} M | {wid:.2f} ({wid / ref['wider']['wall']['median_ms']:.2f}) "
+            f"| {training_cell(r.get('training'))} |"
         )
     m = res["machine"]
     where = ", ".join(f"`{f.relative_to(REPO) if f.is_relative_to(REPO) else f}/`" for f in summaries)
@@ -185,7 +217,9 @@ def report(res: dict, accs: list[dict], summaries: list[Path]) -> list[str]:
         f"`{res['vga']['source']}` resized to 640 x 480; 1 pass over {res['wider']['images']} WIDER val images spread "
         f"over the set); ONNX Runtime {m['onnxruntime']}, {m['cpus']} CPUs ({m['processor']}), load average "
         f"{m['load_avg_at_start'][0]} at the start and {m['after'][0]} at the end; {res['date']}. Compare the ratios "
-        f"(same run), not absolute times. Command: `{res['command']}`.",
+        f"(same run), not absolute times. Command: `{res['command']}`. Training: each stage's sample generation + "
+        "training in minutes on 2 CPU cores, as the set's `training.json` records its last run (a fine-tuning's own "
+        "time only; a stage shared with other sets, or samples made once and linked, counts in each row).",
     ]
     lines += ["", "Held-out crops of each stage's own samples, as training recorded them (the kept epoch): accuracy / "
               "recall / false-positive rate at p > 0.5; landmark NME (O-Net). Comparable between sets trained on the "
@@ -270,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path, summaries = args.json or json_path, args.summaries or summaries
     if args.report_only:
         res = json.loads(json_path.read_text())
+        if fill_training(res):
+            json_path.write_text(json.dumps(res, indent=1) + "\n")
     else:
         if not args.sets:
             p.error("give LABEL=WEIGHTS_DIR sets to measure (or --report-only)")

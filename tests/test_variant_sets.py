@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def test_sets_are_timed_and_tabled(tmp_path):
     row_a = next(line for line in text.splitlines() if line.startswith("| a |"))
     row_b = next(line for line in text.splitlines() if line.startswith("| b |"))
     assert "0.700 / 0.600 / 0.400" in row_a and "(1.00)" in row_a
+    # each stage's training time from the set's training.json: samples + training minutes, P / R / O-Net
+    assert res["rows"][0]["training"]["onet"]["epochs"] > 0
+    assert re.search(r"\| \d+ \+ \d+ / \d+ \+ \d+ / \d+ \+ \d+ \|$", row_a)
     assert row_b.count("not measured") == 2  # AP (everyday: the only AP column any row has) and landmarks
     assert "WIDER val AP, authors' settings" not in text and "on the full WIDER val (3226 images)" in text
     # the trade-off plots beside the document, linked from it (set a only: b has no AP)
@@ -94,6 +98,18 @@ def test_sample_columns_and_cascade_settings_are_said(tmp_path):
     assert "| scaled | mtcnn, P-Net's first level x 0.75 |" in text and "| swap | pnet:mtcnn rnet:mtcnn-dw onet:mtcnn |" in text
     assert "the same fixed spread of 500 WIDER val images for every row (`evaluate widerface --sample 500`)" in text
     assert "everyday" not in text.split("\n")[0]  # no row has the everyday AP: no column for it
+    assert next(x for x in text.splitlines() if x.startswith("| std |")).endswith("| not recorded |")  # no training record
+    # rows measured before the training column get it from their folder where it is still here
+    folder = tmp_path / "set"
+    folder.mkdir()
+    stage = {"sample_seconds": 90.0, "train_seconds": 600.0, "epochs_run": 30}
+    (folder / "training.json").write_text(json.dumps({"stages": {s: stage for s in ("pnet", "rnet", "onet")}}))
+    res["rows"][0]["weights"], res["rows"][1]["weights"] = str(folder), str(tmp_path / "gone")
+    res["rows"][2]["weights"] = str(folder)
+    res["rows"][2]["training"] = None  # already looked up: left as it is
+    assert vs.fill_training(res) and "training" not in res["rows"][1] and res["rows"][2]["training"] is None
+    assert res["rows"][0]["training"]["rnet"] == {"samples_min": 1.5, "train_min": 10.0, "epochs": 30}
+    assert "| 2 + 10 / 2 + 10 / 2 + 10 |" in "\n".join(vs.report(res, accs, [summaries]))
     assert [p.name for p in vs.plot(res, accs, tmp_path / "doc.md", "r")] == ["variants-r-ap-macs.png", "variants-r-ap-time.png"]
 
 
