@@ -1,4 +1,4 @@
-"""The cascade's three stages: names, display names and net input sizes (defined here once; no imports)."""
+"""The cascade's three stages: names, display names, net input sizes and net file names (defined here once; no imports)."""
 
 from __future__ import annotations
 
