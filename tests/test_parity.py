@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ MAX_MEDIAN_PROB_DIFF = 0.01
 def _load_facenet_cascade():
     spec = importlib.util.spec_from_file_location("facenet_cascade", FIXTURES / "parity" / "facenet_cascade.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclass needs to find its module
     spec.loader.exec_module(mod)
     return mod
 
