@@ -1,7 +1,7 @@
 """Parity with facenet-pytorch's MTCNN on the original weights, converted by ``openmtcnn convert-weights``.
 
 ``tests/fixtures/parity/reference.json`` holds facenet-pytorch 2.6.0's own
-detections on the fixture photos (``record_reference.py`` beside it). Two checks:
+detections on the fixture photos (``record_reference.py`` beside it). Three checks:
 
 1. *The weights*: the converted ONNX nets, driven by a restatement of
    facenet-pytorch's cascade arithmetic (``fixtures/parity/facenet_cascade.py``),
@@ -16,6 +16,12 @@ detections on the fixture photos (``record_reference.py`` beside it). Two checks
    some faces' IoU down to about 0.8, so this check compares distributions
    (counts, median IoU and landmark error), with bounds that a swapped box
    offset, a landmark mix-up or an untransposed fully connected layer fail by far.
+
+3. *Every difference named*: the restatement with each of its named conventions
+   (``facenet_cascade.Conventions``) switched to ours gives our detector's boxes
+   and points face by face to 0.1 px, on the fixture photos and on small faces,
+   so 1. and 3. together put every difference between the two detectors on a
+   named convention (their sizes: ``experiments/pixel-conventions/``).
 
 Needs torch (for the conversion) and the facenet-pytorch wheel's data files
 (``pip install facenet-pytorch==2.6.0 --no-deps``); skipped without them.
