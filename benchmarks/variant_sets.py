@@ -75,6 +75,7 @@ def measure(sets: dict[str, Path], wider: Path, n_wider: int, vga: Path, repeat:
             "input_sizes": dict(peer.det.backend.input_sizes),
             # each stage's held-out metrics as training recorded them (absent for converted sets)
             "val_metrics": manifest.get("val_metrics"),
+            "cascade": manifest.get("cascade", {}),  # the weight-bound cascade settings the set runs with
         })
     vga_rgb = cv2.resize(load_image(vga), (640, 480), interpolation=cv2.INTER_AREA)
     sample = [load_image(p) for p in wider_sample(wider, n_wider)]
@@ -113,43 +114,71 @@ def accuracy(folders: list[Path], label: str) -> dict:
                 return json.loads((f / name).read_text())
         return None
 
-    out: dict = {}
+    out: dict = {"images": {}}
     for key, name in (("authors", f"{label}.widerface.json"), ("everyday", f"{label}-everyday.widerface.json")):
         if (d := read(name)) is not None:
             out[key] = d["ap"]
+            out["images"][key] = d["images"]
     if (d := read(f"{label}.landmarks.json")) is not None:
         e2e = d["subsets"]["all"]["end_to_end"]
         out["nme"], out["found"] = e2e["nme"], e2e["found_share"]
     return out
 
 
-def report(res: dict, summaries: list[Path]) -> list[str]:
+def describe(row: dict) -> str:
+    """A set's variant (one name, or each stage's for a set that swaps stages) and the cascade settings it runs
+    with that are not the original cascade's (P-Net's first pyramid level)."""
+    scale = (row.get("cascade") or {}).get("pnet_scale")
+    return row["variant"] + (f", P-Net's first level x {scale:g}" if scale not in (None, 1, 1.0) else "")
+
+
+SETTING_WORDS = {"authors": "authors' settings: min face 10, factor 0.79, thresholds 0.5 / 0.5 / 0.3",
+                 "everyday": "everyday settings: min face 20, factor 0.709, thresholds 0.6 / 0.7 / 0.7"}
+
+
+def _images(accs: list[dict], key: str) -> str:
+    """How many WIDER val images a column's AP covers, in words (every row's summary says; they must agree)."""
+    counts = sorted({a["images"][key] for a in accs if key in a["images"]})
+    if counts == [3226]:
+        return "the full WIDER val (3226 images)"
+    if len(counts) == 1:
+        return f"the same fixed spread of {counts[0]} WIDER val images for every row (`evaluate widerface --sample {counts[0]}`)"
+    return f"WIDER val, different image counts per row ({', '.join(map(str, counts))}): compare with care"
+
+
+def ap_keys(accs: list[dict]) -> list[str]:
+    """The WIDER settings some row has AP for (``authors`` first), the columns of the table; ``["authors"]`` if none."""
+    return [k for k in ("authors", "everyday") if any(k in a for a in accs)] or ["authors"]
+
+
+def report(res: dict, accs: list[dict], summaries: list[Path]) -> list[str]:
+    """The round's table; ``accs``: each row's :func:`accuracy`, read from ``summaries``."""
     rows = res["rows"]
     ref = rows[0]
+    keys = ap_keys(accs)
+    heads = {"authors": "WIDER val AP, authors' settings", "everyday": "WIDER val AP, everyday"}
     lines = [
-        "| set | variant | params (P / R / O-Net) | WIDER val AP, authors' settings | WIDER val AP, everyday "
-        f"| landmark NME, end to end (found) | VGA photo, ms (x {ref['label']}) | MACs per VGA photo "
+        "| set | variant | params (P / R / O-Net) | " + " | ".join(heads[k] for k in keys)
+        + f" | landmark NME, end to end (found) | VGA photo, ms (x {ref['label']}) | MACs per VGA photo "
         f"| WIDER sample, ms per image (x {ref['label']}) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * len(keys) + "---|---|---|---|",
     ]
-    for r in rows:
-        acc = accuracy(summaries, r["label"])
+    for r, acc in zip(rows, accs):
         p = r["params"]
-        ap = {k: " / ".join(f"{acc[k][s]:.3f}" for s in ("easy", "medium", "hard")) if k in acc else "not measured"
-              for k in ("authors", "everyday")}
+        ap = [" / ".join(f"{acc[k][s]:.3f}" for s in ("easy", "medium", "hard")) if k in acc else "not measured" for k in keys]
         nme = f"{acc['nme'] * 100:.2f} % ({acc['found'] * 100:.1f} %)" if "nme" in acc else "not measured"
         vga, wid = r["vga"]["wall"]["median_ms"], r["wider"]["wall"]["median_ms"]
         lines.append(
-            f"| {r['label']} | {r['variant']} | {p['pnet'] / 1e3:.1f} k / {p['rnet'] / 1e3:.1f} k / {p['onet'] / 1e3:.1f} k "
-            f"| {ap['authors']} | {ap['everyday']} | {nme} | {vga:.2f} ({vga / ref['vga']['wall']['median_ms']:.2f}) "
+            f"| {r['label']} | {describe(r)} | {p['pnet'] / 1e3:.1f} k / {p['rnet'] / 1e3:.1f} k / {p['onet'] / 1e3:.1f} k "
+            f"| {' | '.join(ap)} | {nme} | {vga:.2f} ({vga / ref['vga']['wall']['median_ms']:.2f}) "
             f"| {r['vga']['macs']['total'] / 1e6:.0f} M | {wid:.2f} ({wid / ref['wider']['wall']['median_ms']:.2f}) |"
         )
     m = res["machine"]
     where = ", ".join(f"`{f.relative_to(REPO) if f.is_relative_to(REPO) else f}/`" for f in summaries)
     lines += [
         "",
-        f"AP: easy / medium / hard on the full WIDER val (3226 images); authors' settings: min face 10, factor 0.79, "
-        f"thresholds 0.5 / 0.5 / 0.3; everyday: 20, 0.709, 0.6 / 0.7 / 0.7. Landmarks: the test list (3466 faces), two "
+        "AP: easy / medium / hard; " + "; ".join(f"{SETTING_WORDS[k]}, on {_images(accs, k)}" for k in keys)
+        + ". Landmarks: the test list (3466 faces), two "
         f"landmark passes. From the committed summaries in {where}. "
         f"Speed: median wall time per image, {res['settings']['threads']} thread, everyday settings, each set's own cascade "
         f"settings; the sets interleaved image by image ({res['vga']['repeat']} passes over the VGA photo "
@@ -173,21 +202,39 @@ def report(res: dict, summaries: list[Path]) -> list[str]:
     return lines
 
 
+def plot(res: dict, accs: list[dict], doc: Path, round_name: str) -> list[Path]:
+    """AP against multiply-adds and against VGA time, one point per set (the standard nets, variant ``mtcnn`` on
+    the original cascade, marked), as ``variants-ROUND-ap-macs.png`` and ``-ap-time.png`` beside ``doc``; AP at the
+    authors' settings where the rows have it, else the everyday. Sets without AP are left out."""
+    from openmtcnn.evaluate.plots import plot_tradeoff
+
+    key = ap_keys(accs)[0]
+    rows = [(r, a) for r, a in zip(res["rows"], accs) if key in a]
+    if not rows:
+        return []
+    title = f"WIDER val AP ({key} settings)"
+    out = []
+    for suffix, xlabel, x in (("macs", "multiply-adds per VGA photo (M)", lambda r: r["vga"]["macs"]["total"] / 1e6),
+                              ("time", "VGA photo, ms (1 thread)", lambda r: r["vga"]["wall"]["median_ms"])):
+        points = [{"label": r["label"], "x": x(r), "ap": a[key], "marked": describe(r) == "mtcnn"} for r, a in rows]
+        out.append(plot_tradeoff(points, doc.parent / f"variants-{round_name}-ap-{suffix}.png", xlabel, title))
+    return out
+
+
 README_MARKERS = ("<!-- variants:start (generated by benchmarks/variant_sets.py --readme; do not edit by hand) -->",
                   "<!-- variants:end -->")
 
 
-def readme_lines(res: dict, summaries: list[Path], round_name: str) -> list[str]:
+def readme_lines(res: dict, accs: list[dict], round_name: str) -> list[str]:
     """The README's short table: AP at the everyday settings, landmark error, VGA time against the first set."""
     ref = res["rows"][0]["vga"]["wall"]["median_ms"]
     lines = [f"| set ({round_name}) | variant | WIDER val AP, everyday (easy / medium / hard) | landmark NME | VGA photo, 1 thread |",
              "|---|---|---|---|---|"]
-    for r in res["rows"]:
-        acc = accuracy(summaries, r["label"])
+    for r, acc in zip(res["rows"], accs):
         ap = " / ".join(f"{acc['everyday'][k]:.3f}" for k in ("easy", "medium", "hard")) if "everyday" in acc else "not measured"
         nme = f"{acc['nme'] * 100:.2f} %" if "nme" in acc else "not measured"
         vga = r["vga"]["wall"]["median_ms"]
-        lines.append(f"| {r['label']} | {r['variant']} | {ap} | {nme} | {vga:.1f} ms ({vga / ref:.2f}x) |")
+        lines.append(f"| {r['label']} | {describe(r)} | {ap} | {nme} | {vga:.1f} ms ({vga / ref:.2f}x) |")
     return lines + ["", f"Details, settings and the command: [docs/variants.md](docs/variants.md) (`{round_name}`)."]
 
 
@@ -229,11 +276,15 @@ def main(argv: list[str] | None = None) -> int:
         res = measure(parse_sets(args.sets), args.wider, args.n_wider, args.vga, args.repeat)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(res, indent=1) + "\n")
-    lines = report(res, summaries)
+    accs = [accuracy(summaries, r["label"]) for r in res["rows"]]
+    lines = report(res, accs, summaries)
+    figures = plot(res, accs, args.doc, args.round)
+    if figures:
+        lines += ["", " ".join(f"![{f.stem}]({f.name})" for f in figures)]
     try:
         replace_block(args.doc, *markers(args.round), "\n".join(lines))
         if args.readme:
-            replace_block(args.readme, *README_MARKERS, "\n".join(readme_lines(res, summaries, args.round)))
+            replace_block(args.readme, *README_MARKERS, "\n".join(readme_lines(res, accs, args.round)))
     except ValueError as e:
         raise SystemExit(str(e)) from None
     print("\n".join(lines))

@@ -11,15 +11,10 @@
 # samples; their configs' headers say how to remake them). Writes runs/study22/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
+. experiments/lib.sh
 C=configs/experiments/variants-short
-R=runs/study22
 mkdir -p $R
 suffix() { [ "$1" = mtcnn ] && echo "" || echo "-${1#mtcnn-}"; }   # mtcnn -> "", mtcnn-dw -> -dw
-link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
-  mkdir -p "$3/$1"
-  [ -e "$3/$1/samples" ] || ln -s "$(realpath "$2/$1/samples")" "$3/$1/samples"
-}
 first=""
 for V in "$@"; do
   S=$(suffix "$V")

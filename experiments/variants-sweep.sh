@@ -12,51 +12,34 @@
 # Then the table: the command in docs/variants.md (`sweep`). Writes runs/study22/sweep/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
-PY=${PYTHON:-.venv/bin/python}
+. experiments/lib.sh
 C=configs/experiments/variants-sweep
-R=runs/study22
 S=$R/sweep
-N=${SAMPLE:-500}
 mkdir -p $S
 
-evaluate() {  # evaluate LABEL WEIGHTS: the WIDER val spread at the authors' settings, then the landmark test list
-  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
-    --weights "$2" --sample $N --label "$1" --out $S/eval/$1/wider --no-progress
-  $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$2" \
-    --label "$1" --out $S/eval/$1/landmarks --no-progress
-}
+evaluate() { evaluate_spread $S/eval "$@"; }   # evaluate LABEL WEIGHTS
 
-swapped_set() {  # swapped_set NAME RNET_STAGE_DIR: round1-mtcnn's P-Net and O-Net around another R-Net
+swapped_set() {  # swapped_set NAME STAGE STAGE_DIR: round1-mtcnn's nets with STAGE's net taken from STAGE_DIR
   mkdir -p $S/$1
-  [ -e $S/$1/pnet ] || ln -s "$(realpath $R/mtcnn-p/pnet)" $S/$1/pnet
-  [ -e $S/$1/rnet ] || ln -s "$(realpath "$2")" $S/$1/rnet
-  [ -e $S/$1/onet ] || ln -s "$(realpath $R/mtcnn-o/onet)" $S/$1/onet
-  [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
-}
-
-scaled_set() {  # scaled_set NAME SCALE: round1-mtcnn's nets with P-Net's first pyramid level x SCALE
-  mkdir -p $S/$1/weights
-  for f in pnet.onnx rnet.onnx onet.onnx MODEL_CARD.md; do
-    [ -e $S/$1/weights/$f ] || ln -s "$(realpath $R/mtcnn/weights/$f)" $S/$1/weights/$f
+  local st src
+  for st in pnet rnet onet; do
+    if [ $st = $2 ]; then src=$3; else src=$R/mtcnn-${st:0:1}/$st; fi
+    [ -e $S/$1/$st ] || ln -s "$(realpath "$src")" $S/$1/$st
   done
-  $PY - "$R/mtcnn/weights/manifest.json" "$S/$1/weights/manifest.json" "$2" <<'EOF'
-import json, sys
-m = json.load(open(sys.argv[1]))
-m["cascade"] = dict(m.get("cascade", {}), pnet_scale=float(sys.argv[3]))  # weight-bound: Detector(weights=DIR) uses it
-json.dump(m, open(sys.argv[2], "w"), indent=2)
-EOF
+  [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
 }
 
 # round 1's sets and the default, on the same spread
 evaluate ours-v13 openmtcnn/weights/default
 for V in mtcnn mtcnn-dw mtcnn-dw-bn; do evaluate round1-$V $R/$V/weights; done
 # P-Net's resolution multiplier: the same nets, a smaller first pyramid level
-for K in 0.75 0.6; do scaled_set pnet-scale$K $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
+for K in 0.75 0.6; do scaled_set $R/mtcnn/weights $S/pnet-scale$K/weights $K; evaluate pnet-scale$K $S/pnet-scale$K/weights; done
 # R-Net variants: depthwise at alpha 1 is round 1's mtcnn-dw R-Net; the others are trained here
-swapped_set rnet-dw $R/mtcnn-dw-r/rnet
+swapped_set rnet-dw rnet $R/mtcnn-dw-r/rnet
 evaluate rnet-dw $S/rnet-dw/weights
-for V in dw-a0.5 dw-a0.25 dw-a0.75 dw-r0.75 dw-r0.6 dw-a2; do
+# the R-Net variants in this order unless RNETS names others (e.g. RNETS="dw-a2 dw-r0.6": only those, in that order;
+# RNETS="": none)
+for V in ${RNETS-dw-a0.5 dw-a0.25 dw-a2 dw-r0.75 dw-a0.75 dw-r0.6}; do
   T=$S/train-$V
   [ -f $T/pnet/pnet.onnx ] || { mkdir -p $T && cp -r runs31/pnet $T/; }   # v10's P-Net, the samples' miner
   cmp $T/pnet/pnet.onnx runs31/pnet/pnet.onnx
@@ -65,7 +48,19 @@ for V in dw-a0.5 dw-a0.25 dw-a0.75 dw-r0.75 dw-r0.6 dw-a2; do
     *) mkdir -p $T/rnet; [ -e $T/rnet/samples ] || ln -s "$(realpath runs31/rnet/samples)" $T/rnet/samples ;;
   esac
   $O train rnet --config $C/rnet-$V.yaml --data data --runs $T
-  swapped_set rnet-$V $T/rnet
+  swapped_set rnet-$V rnet $T/rnet
   evaluate rnet-$V $S/rnet-$V/weights
+done
+# O-Net's resolution multiplier: O-Nets at 36 and 29 px (rho 0.75, 0.6) behind round1-mtcnn's P-Net and R-Net, beside
+# round 1's depthwise O-Net at 48 px (alpha 1, rho 1). Their samples are mined again at each size by the miners of
+# round 1's O-Net samples (runs30: v10's P-Net and R-Net), same images and settings. ONETS as RNETS.
+swapped_set onet-dw onet $R/mtcnn-dw-o/onet
+evaluate onet-dw $S/onet-dw/weights
+for V in ${ONETS-dw-r0.75 dw-r0.6}; do
+  T=$S/train-onet-$V
+  for st in pnet rnet; do [ -f $T/$st/$st.onnx ] || { mkdir -p $T && cp -r runs30/$st $T/; }; cmp $T/$st/$st.onnx runs30/$st/$st.onnx; done
+  $O train onet --config $C/onet-$V.yaml --data data --runs $T
+  swapped_set onet-$V onet $T/onet
+  evaluate onet-$V $S/onet-$V/weights
 done
 echo "sweep done"

@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from openmtcnn.config import WEIGHT_BOUND
 from openmtcnn.evaluate.report import PUBLISHED, landmark_passes, settings_text
 
 # the official MTCNN WIDER FACE val baseline, as the results report quotes it
@@ -37,9 +38,13 @@ def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
     # a run made before `landmark_passes` (first named `landmark_refine`) existed read the points once: the same as 0 passes (its
     # `landmarks` flag, since removed, was always on in a landmark evaluation)
     lmk_key = lambda s: {**key(s, {"pyramid", "landmarks", "landmark_refine", "max_pixels"}), "landmark_passes": landmark_passes(s["settings"])}
-    if key(wider, WIDER_SKIP) != key(wider_orig, WIDER_SKIP) or wider["images"] != wider_orig["images"]:
+    # each set runs with its own weight-bound settings (a set's manifest may choose P-Net's first level): they may differ,
+    # and both runs' settings are printed below
+    bound = set(WEIGHT_BOUND)
+    if key(wider, WIDER_SKIP | bound) != key(wider_orig, WIDER_SKIP | bound) or wider["images"] != wider_orig["images"]:
         raise SystemExit("the two WIDER runs differ in settings or images: not a side-by-side comparison")
-    if lmk_key(lmk) != lmk_key(lmk_orig) or lmk["faces"] != lmk_orig["faces"]:
+    if ({k: v for k, v in lmk_key(lmk).items() if k not in bound} != {k: v for k, v in lmk_key(lmk_orig).items() if k not in bound}
+            or lmk["faces"] != lmk_orig["faces"]):
         raise SystemExit("the two landmark runs differ in settings or faces: not a side-by-side comparison")
     return {
         f"WIDER FACE val AP, official protocol, {wider['images']} images": {
@@ -53,6 +58,8 @@ def figures(wider: dict, wider_orig: dict, lmk: dict, lmk_orig: dict) -> dict:
         },
         f"Landmarks: {Path(lmk['list']).name} ({lmk['faces']} faces), NME (mean point error / inter-ocular distance)": {
             "end-to-end settings": settings_text(lmk["settings"]),
+            **({"original weights' run settings": settings_text(lmk_orig["settings"])}
+               if settings_text(lmk_orig["settings"]) != settings_text(lmk["settings"]) else {}),
             "these weights: NME, O-Net on the annotated box": sub(lmk, "onet_gt", "nme"),
             "these weights: NME end to end (faces found)": sub(lmk, "end_to_end", "nme"),
             "these weights: share of faces found end to end": sub(lmk, "end_to_end", "found_share"),

@@ -94,3 +94,63 @@ def test_result_file_per_machine_and_history_row(tmp_path):
     report.retire(current)  # two replaced runs: one header, two rows
     lines = (tmp_path / "history.md").read_text().splitlines()
     assert lines.count(row.rstrip("\n").replace("old.json", current.name)) == 2 and sum(ln.startswith("|---") for ln in lines) == 1
+
+
+def test_every_set_of_ours_gets_floor_and_stage_rows_and_a_ratio():
+    # the depthwise set is one of ours: its own floor row and stage row, and its time over the default's
+    res = result(timing(40.0, macs=(5e8, 3e8, 2e8)))
+    dw = timing(20.0, macs=(2e8, 1e8, 1e8))
+    dw["stages_ms"] = {"pnet": 9.0, "total": 20.0}
+    res["runs"][0]["peers"]["openmtcnn-dw"] = {"status": "ok", "vga": dw}
+    report.derive(res)
+    assert res["runs"][0]["peers"]["openmtcnn-dw"]["vga"]["ratio_to_ours"] == pytest.approx(0.5)
+    assert "| openmtcnn-dw | VGA | 200M / 100M / 100M |" in report.floor_table(res)
+    assert "| 1 thr | openmtcnn-dw | VGA (wall) | — | 9.00 |" in report.stage_table(res)
+
+
+def test_a_missing_depthwise_set_is_listed_not_fatal(monkeypatch):
+    from types import SimpleNamespace
+
+    from openmtcnn.benchmark import peers
+
+    args = SimpleNamespace(weights=None, dw_weights="no-such-set", original="no-such-original")
+    with pytest.raises(Exception, match="no-such-original"):  # a folder given for the original weights must exist
+        peers.find_weights(args)
+    args.original = None
+    monkeypatch.setattr("openmtcnn.compat.export_original", lambda out: (_ for _ in ()).throw(ImportError("no torch")))
+    found, why = peers.find_weights(args)
+    assert "dw_weights" not in found and "no-such-set" in why["why_no_openmtcnn-dw"]
+    assert "ours_weights" in found and "no torch" in why["why_no_openmtcnn-original"]
+
+
+def test_readme_table_sets_side_by_side_with_the_runs_ratios(tmp_path):
+    res = result(timing(40.0))
+    res["runs"][0]["peers"]["openmtcnn-dw"] = {"status": "ok", "vga": timing(20.0),
+                                               "folder": {"images_per_s": 8.0, "seconds": 1.0, "faces": 3}}
+    res["runs"][0]["peers"]["openmtcnn"]["folder_processes"] = {"images_per_s": 5.0, "seconds": 1.0, "faces": 3}
+    res |= {"date": "D", "machine": {"cpu": "C", "cores": 2}, "load": {"before": [0.5], "after": [1.0]},
+            "memory": {"openmtcnn": {"hd": {"peak_mb": 100.0}, "4k": {"error": "killed"}}}}
+    text = report.readme_table(res)
+    assert "| VGA photo, 1 thread, median ms | 40.0 | 20.0 | 100.0 | 0.40 | 0.50 |" in text
+    assert "| 1080p photo, 1 thread, median ms | — | — | — | — | — |" in text  # not run: said, not dropped
+    assert "| 100 WIDER val images as a folder, 1 thread, images/s | 5.00 | 8.00 | — | — | 1.60 |" in text
+    assert "| peak memory, 1080p photo, MB | 100 | — | — | — | — |" in text
+    assert "| peak memory, 4K photo, MB | — | — | — | — | — |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n" + "\n".join(report.README_MARKERS) + "\nb\n")
+    from openmtcnn.evaluate.report import replace_block
+
+    replace_block(readme, *report.README_MARKERS, text)
+    assert readme.read_text().startswith("a\n<!-- speed:start") and readme.read_text().endswith("<!-- speed:end -->\nb\n")
+
+
+def test_a_timing_names_its_weight_set_by_content():
+    from openmtcnn.weights import resolve_weights
+
+    w = measure.weights_record(resolve_weights("default"))
+    assert w["variant"] == "mtcnn" and len(w["onnx_sha256"]) == 16 and w["folder"].endswith("default")
+    assert w["folder"] == "openmtcnn/weights/default" or w["folder"].startswith("/")  # relative to the checkout run from
+    res = result(timing(40.0))
+    res["runs"][0]["peers"]["openmtcnn"]["weights"] = w
+    res |= {"date": "D", "machine": {"cpu": "C", "cores": 2}, "load": {"before": [0.5], "after": [1.0]}}
+    assert f"openmtcnn: `{w['folder']}` (mtcnn, ONNX sha256 {w['onnx_sha256']})" in report.readme_table(res)

@@ -245,18 +245,20 @@ def _summary(stage: str, pseudo: dict | None) -> dict:
 
 
 def test_the_model_card_states_the_pseudo_images_of_the_stages_that_used_them(tmp_path):
-    from openmtcnn.train.card import read_model_card, write_model_card
+    from openmtcnn.train.card import write_model_card
+    from openmtcnn.train.card_parse import read_model_card
+    from openmtcnn.train.record import build_record
 
     pseudo = {"pseudo_list": "data/landmarks/trainImageList.txt", "pseudo_teacher": "weights/original",
               "pseudo_images_found": 9000, "pseudo_images_missing": 2, "pseudo_images_held_out": 450,
               "pseudo_images_used": 8550, "pseudo_faces": 9100, "pseudo_ignored": 310}
     summaries = {"pnet": _summary("pnet", None), "rnet": _summary("rnet", pseudo), "onet": _summary("onet", pseudo)}
-    card = write_model_card(summaries, tmp_path / "MODEL_CARD.md").read_text()
+    card = write_model_card(build_record(summaries), tmp_path / "MODEL_CARD.md").read_text()
     assert ("- Pseudo-annotated photos (R-Net, O-Net): 8550 images of `data/landmarks/trainImageList.txt` (9000 found, "
             "450 left out as photos of held-out landmark faces, 2 missing), annotated by the cascade of the weight set "
             "`weights/original`: 9100 faces (detections scoring 0.97 or more), 310 boxes ignored (scoring 0.6") in card
     back = read_model_card(tmp_path / "MODEL_CARD.md")
     assert "pseudo_faces" not in back["pnet"]["data"]
     assert back["onet"]["data"] == summaries["onet"]["data"] and back["rnet"]["data"] == summaries["rnet"]["data"]
-    plain = write_model_card({s: _summary(s, None) for s in ("pnet", "rnet", "onet")}, tmp_path / "plain.md").read_text()
+    plain = write_model_card(build_record({s: _summary(s, None) for s in ("pnet", "rnet", "onet")}), tmp_path / "plain.md").read_text()
     assert "Pseudo" not in plain and "pseudo" not in plain.split("## Commands")[0]

@@ -35,7 +35,7 @@ def test_sets_are_timed_and_tabled(tmp_path):
     summaries = tmp_path / "summaries"
     summaries.mkdir()
     # a committed summary for the first set only: the second set's accuracy is reported as not measured
-    (summaries / "a-everyday.widerface.json").write_text(json.dumps({"ap": {"easy": 0.7, "medium": 0.6, "hard": 0.4}}))
+    (summaries / "a-everyday.widerface.json").write_text(json.dumps({"ap": {"easy": 0.7, "medium": 0.6, "hard": 0.4}, "images": 3226}))
     doc = tmp_path / "variants.md"
     start, end = vs.markers("t")
     doc.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
@@ -56,7 +56,11 @@ def test_sets_are_timed_and_tabled(tmp_path):
     row_a = next(line for line in text.splitlines() if line.startswith("| a |"))
     row_b = next(line for line in text.splitlines() if line.startswith("| b |"))
     assert "0.700 / 0.600 / 0.400" in row_a and "(1.00)" in row_a
-    assert row_b.count("not measured") == 3
+    assert row_b.count("not measured") == 2  # AP (everyday: the only AP column any row has) and landmarks
+    assert "WIDER val AP, authors' settings" not in text and "on the full WIDER val (3226 images)" in text
+    # the trade-off plots beside the document, linked from it (set a only: b has no AP)
+    for name in ("variants-t-ap-macs.png", "variants-t-ap-time.png"):
+        assert (tmp_path / name).stat().st_size > 5000 and f"]({name})" in text
     # the stages' held-out metrics, read from the bundled set's manifest
     held_out = [line for line in text.split("Held-out crops", 1)[1].splitlines() if line.startswith("| a |")]
     assert len(held_out) == 1 and held_out[0].count(" / ") == 6 and held_out[0].endswith(" % |")
@@ -69,6 +73,28 @@ def test_sets_are_timed_and_tabled(tmp_path):
     assert row_a in doc.read_text()
     short = readme.read_text()
     assert "| a | mtcnn | 0.700 / 0.600 / 0.400 | not measured |" in short and "(1.00x)" in short
+
+
+def test_sample_columns_and_cascade_settings_are_said(tmp_path):
+    vs = load_script()
+    summaries = tmp_path / "s"
+    summaries.mkdir()
+    ap = {"easy": 0.8, "medium": 0.7, "hard": 0.5}
+    for label in ("std", "scaled"):
+        (summaries / f"{label}.widerface.json").write_text(json.dumps({"ap": ap, "images": 500}))
+    timing = {"wall": {"median_ms": 10.0}, "macs": {"total": 2e8}}
+    row = {"params": {"pnet": 1, "rnet": 1, "onet": 1}, "vga": timing, "wider": timing}
+    res = {"rows": [dict(row, label="std", variant="mtcnn", cascade={"crop_method": "area"}),
+                    dict(row, label="scaled", variant="mtcnn", cascade={"crop_method": "area", "pnet_scale": 0.75}),
+                    dict(row, label="swap", variant="pnet:mtcnn rnet:mtcnn-dw onet:mtcnn")],
+           "machine": {"onnxruntime": "x", "cpus": 2, "processor": "p", "load_avg_at_start": [0], "after": [0]},
+           "settings": {"threads": 1}, "vga": {"repeat": 1, "source": "v"}, "wider": {"images": 1}, "date": "d", "command": "c"}
+    accs = [vs.accuracy([summaries], r["label"]) for r in res["rows"]]
+    text = "\n".join(vs.report(res, accs, [summaries]))
+    assert "| scaled | mtcnn, P-Net's first level x 0.75 |" in text and "| swap | pnet:mtcnn rnet:mtcnn-dw onet:mtcnn |" in text
+    assert "the same fixed spread of 500 WIDER val images for every row (`evaluate widerface --sample 500`)" in text
+    assert "everyday" not in text.split("\n")[0]  # no row has the everyday AP: no column for it
+    assert [p.name for p in vs.plot(res, accs, tmp_path / "doc.md", "r")] == ["variants-r-ap-macs.png", "variants-r-ap-time.png"]
 
 
 def test_a_folder_without_a_weight_set_is_refused(tmp_path):

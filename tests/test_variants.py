@@ -386,12 +386,13 @@ def test_a_variant_trains_exports_and_detects(tmp_path, monkeypatch):
     assert det.config.crop_method == "bilinear" and det.backend.input_sizes["onet"] == 36
     res = det.detect(_small_sample())
     assert res.boxes.shape[1:] == (4,)
-    # without --out a variant's set goes to openmtcnn/weights/VARIANT (never over the default set)
+    # without --out the set goes to RUNS/weights; into the package (here a stand-in for it) only when named
     import openmtcnn.weights as W
 
     monkeypatch.setattr(W, "BUNDLED_DIR", tmp_path / "bundled")
     assert _run(["train", "export", "--runs", str(runs)]) == 0
-    assert (tmp_path / "bundled" / variant / "manifest.json").is_file() and not (tmp_path / "bundled" / "default").exists()
+    assert (runs / "weights" / "manifest.json").is_file() and not (tmp_path / "bundled").exists()
+    assert _run(["train", "export", "--runs", str(runs), "--out", str(tmp_path / "bundled" / variant)]) == 0
     assert Detector(weights=variant, **QUICK).backend.input_sizes["rnet"] == 18
 
 

@@ -29,15 +29,17 @@ import time
 from pathlib import Path
 
 from .measure import MARK, gemm_rate, machine, peak_rss, run_worker_process, worker
-from .peers import HD_SOURCE, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
+from .peers import HD_SOURCE, OURS, PEERS, VGA_SOURCE, WIDER_VAL, find_weights, wider_sample
 from .report import (
-    HISTORY, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, retire, stage_table, table, targets,
+    HISTORY, README_MARKERS, RESULTS, derive, floor_table, folder_table, machine_slug, markdown, memory_table, readme_table, retire,
+    stage_table, table, targets,
 )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", help="openmtcnn's weights (default: the bundled default set)")
+    p.add_argument("--dw-weights", default="mtcnn-dw", help="the depthwise set timed beside it (default: the bundled mtcnn-dw)")
     p.add_argument("--original", help="a folder with the original MTCNN weights as ONNX (default: converted here)")
     p.add_argument("--vga", default=str(VGA_SOURCE), help="photo for the VGA figure (resized to 640x480)")
     p.add_argument("--hd", default=str(HD_SOURCE), help="photo for the 1080p and 4K figures")
@@ -52,18 +54,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="detectors timed on the WIDER sample (default all; fewer on a busy machine)",
     )
     p.add_argument(
-        "--folder-peers", nargs="+", default=["openmtcnn", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
+        "--folder-peers", nargs="+", default=["openmtcnn", "openmtcnn-dw", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
         help="detectors whose folder throughput is measured (at the largest thread count)",
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument(
-        "--memory-peers", nargs="+", default=["openmtcnn", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
+        "--memory-peers", nargs="+", default=["openmtcnn", "openmtcnn-dw", "openmtcnn-original", "facenet-pytorch"], choices=PEERS,
         help="detectors whose peak memory is measured (default: ours and facenet-pytorch)",
     )
     p.add_argument("--json", default=None,
                    help=f"result file (default: {RESULTS}/MACHINE.json, one current file per machine; the run it replaces "
                    f"is summarised in {HISTORY})")
     p.add_argument("--markdown", default=str(Path("docs") / "speed.md"), help="write the report here ('' to skip)")
+    p.add_argument("--readme", default=None, help="also write the short speed table into this README's speed markers")
     p.add_argument("--report-only", action="store_true", help="only regenerate the markdown from --json")
     return p
 
@@ -93,7 +96,7 @@ def run(args) -> dict:
         if not args.no_memory:
             res["memory"] = {}
             for name in args.memory_peers:
-                if name.startswith("openmtcnn") and (name == "openmtcnn" and "ours_weights" not in found or name == "openmtcnn-original" and "original_weights" not in found):
+                if name in OURS and OURS[name] not in found:
                     continue
                 print(f"peak memory: {name}", file=sys.stderr, flush=True)
                 res["memory"][name] = {"hd": peak_rss(name, spec, 1920, 1080), "4k": peak_rss(name, spec, 3840, 2160)}
@@ -117,6 +120,10 @@ def run(args) -> dict:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(markdown(res))
         print(f"\nwrote {args.markdown} and {args.json}", file=sys.stderr)
+    if args.readme:
+        from ..evaluate.report import replace_block
+
+        replace_block(args.readme, *README_MARKERS, readme_table(res))
     return res
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..imaging import load_image
-from .peers import PEER_NOTES, Ours, Peer, fit, make_peer
+from .peers import OURS, PEER_NOTES, Ours, Peer, fit, make_peer
 
 #: how a worker process marks its result line on stdout
 MARK = "@@RESULT@@ "
@@ -28,6 +28,18 @@ def stats(values: list[float]) -> dict:
 
     a = np.asarray(values, float) * 1000
     return {"median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)), "n": len(a)}
+
+
+def weights_record(folder) -> dict:
+    """Which weight set a timing is of: its folder, variant and the SHA-256 of its three ONNX files (first 16 hex)."""
+    import hashlib
+
+    from ..weights import STAGE_NAMES, read_manifest
+
+    digest = hashlib.sha256(b"".join((Path(folder) / f"{s}.onnx").read_bytes() for s in STAGE_NAMES)).hexdigest()[:16]
+    rel = os.path.relpath(folder)  # the checkout the benchmark runs from: a path that means the same on another machine
+    return {"folder": str(folder) if rel.startswith("..") else rel, "variant": read_manifest(folder).get("variant", "mtcnn"),
+            "onnx_sha256": digest}
 
 
 def time_peers(peers: dict, images: list, repeat: int, warmup: int, macs: dict, gemm=None, log=None) -> dict:
@@ -157,7 +169,7 @@ def worker(spec: dict) -> dict:
         entry: dict = {"note": PEER_NOTES[name]}
         result["peers"][name] = entry
         try:
-            if name.startswith("openmtcnn") and not spec.get("ours_weights" if name == "openmtcnn" else "original_weights"):
+            if name in OURS and not spec.get(OURS[name]):
                 raise ImportError(spec.get("why_no_" + name, "weights not available"))
             peer = make_peer(name, spec)
             t = time.perf_counter()
@@ -171,6 +183,7 @@ def worker(spec: dict) -> dict:
         entry["status"] = "ok"
         peers[name] = peer
         if isinstance(peer, Ours):
+            entry["weights"] = weights_record(peer.det.backend.weights_dir)
             macs[name] = CascadeMacs(peer.det.backend.weights_dir, peer.det.backend.input_sizes)
             entry["graph_optimized"] = bool(getattr(peer.det.backend, "graph_optimized", False))
     gemm = gemm_sampler() if threads == 1 and macs else None  # the floor is a 1-thread figure (BLAS pinned to 1 thread)

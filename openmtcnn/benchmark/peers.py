@@ -17,9 +17,12 @@ MIN_FACE = 20
 THRESHOLDS = (0.6, 0.7, 0.7)
 FACTOR = 0.709
 
-PEERS = ["openmtcnn", "openmtcnn-original", "facenet-pytorch", "mtcnn-tf", "opencv-haar", "dlib-hog"]
+#: openmtcnn's weight sets under test: peer name -> the key of its resolved weight folder in the run's spec
+OURS = {"openmtcnn": "ours_weights", "openmtcnn-dw": "dw_weights", "openmtcnn-original": "original_weights"}
+PEERS = [*OURS, "facenet-pytorch", "mtcnn-tf", "opencv-haar", "dlib-hog"]
 PEER_NOTES = {
     "openmtcnn": "ONNX Runtime, openmtcnn's own trained weights",
+    "openmtcnn-dw": "ONNX Runtime, openmtcnn's depthwise-separable set `mtcnn-dw` (docs/variants.md)",
     "openmtcnn-original": "ONNX Runtime, the original MTCNN weights (converted from facenet-pytorch's files)",
     "facenet-pytorch": "facenet-pytorch 2.6.0 MTCNN, PyTorch CPU",
     "mtcnn-tf": "`mtcnn` package 1.0.0, TensorFlow CPU",
@@ -150,22 +153,21 @@ class DlibHog(Peer):
 
 
 def make_peer(name: str, spec: dict) -> Peer:
-    if name == "openmtcnn":
-        return Ours(name, spec["ours_weights"])
-    if name == "openmtcnn-original":
-        return Ours(name, spec["original_weights"])
+    if name in OURS:
+        return Ours(name, spec[OURS[name]])
     return {"facenet-pytorch": Facenet, "mtcnn-tf": MtcnnTF, "opencv-haar": Haar, "dlib-hog": DlibHog}[name]()
 
 
 def find_weights(args) -> tuple[dict, dict]:
-    """Weight folders for ours and for the original weights (converted here when needed)."""
+    """Weight folders for our sets and for the original weights (converted here when needed)."""
     from openmtcnn.weights import WeightsError, resolve_weights
 
     found, why = {}, {}
-    try:
-        found["ours_weights"] = str(resolve_weights(args.weights))
-    except WeightsError as e:
-        why["why_no_openmtcnn"] = str(e).split(". ")[0]
+    for name, weights in (("openmtcnn", args.weights), ("openmtcnn-dw", args.dw_weights)):
+        try:
+            found[OURS[name]] = str(resolve_weights(weights))
+        except WeightsError as e:
+            why["why_no_" + name] = str(e).split(". ")[0]
     if args.original:
         found["original_weights"] = str(resolve_weights(args.original))
     else:

@@ -1,4 +1,4 @@
-"""`openmtcnn train pnet|rnet|onet|all`: samples, training and ONNX export, resumable."""
+"""`openmtcnn train pnet|rnet|onet|all|export|adopt|card`: samples, training and ONNX export, resumable."""
 
 from __future__ import annotations
 
@@ -16,27 +16,39 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train the MTCNN nets (needs the train extra)",
-        description="Generate samples, train and export one stage, or all three in order. A killed run "
-        "resumes where it stopped when started again with the same arguments.",
+        description="Generate samples, train and export one stage, or all three in order, into RUNS/weights. A killed "
+        "run resumes where it stopped when started again with the same arguments. The package's own weights change "
+        "only by an explicit export: `openmtcnn train export --runs RUNS --out openmtcnn/weights/default`.",
     )
-    p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt"],
-                   help="a stage, all three in order, 'export': only (re)write the weight set and model card from --runs, "
-                   "or 'adopt': take the --stages of the weight set --weights into --runs unchanged (to retrain a later stage alone)")
+    p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt", "card"],
+                   help="a stage, all three in order, 'export': only (re)write the weight set (ONNX, manifest.json, "
+                   "training.json, MODEL_CARD.md) from --runs, or from the exported set --weights (with --pnet-scale or "
+                   "--eval-json applied; in place unless --out), 'adopt': take the --stages of the weight set --weights "
+                   "into --runs unchanged (to retrain a later stage alone), or 'card': write the --weights set's "
+                   "MODEL_CARD.md again from its training.json (no runs folder needed)")
     p.add_argument("--config", default=None,
                    help="stage config YAML (default: configs/STAGE.yaml); for 'all', a folder holding pnet/rnet/onet.yaml")
     p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
     p.add_argument("--runs", default="runs", help="work folder for samples and checkpoints (default: runs)")
     p.add_argument("--out", default=None,
-                   help="where the finished weight set goes. 'all' and 'export': by default the bundled "
-                   "openmtcnn/weights/default (openmtcnn/weights/VARIANT for a variant other than mtcnn); one stage: "
-                   "by default RUNS/weights, so that a stage retrained beside adopted ones never replaces a bundled set")
-    p.add_argument("--eval-json", default=None, help="JSON of benchmark figures to put in the model card")
-    p.add_argument("--weights", default=None, help="'adopt': the weight set (folder) to take stages from")
+                   help="where the finished weight set goes (default: RUNS/weights). A set goes into the package only "
+                   "when named here: --out openmtcnn/weights/default (or openmtcnn/weights/VARIANT)")
+    p.add_argument("--eval-json", default=None,
+                   help="JSON of benchmark figures for the set's training.json and model card (scripts/card_figures.py)")
+    p.add_argument("--weights", default=None,
+                   help="'adopt': the weight set (folder) to take stages from; 'card': the set whose card to write; "
+                   "'export': a set to write again (instead of --runs)")
+    p.add_argument("--from-card", action="store_true",
+                   help="'card': a set written before training.json: write its training.json once from its "
+                   "MODEL_CARD.md and manifest.json (figures at the card's precision), then the card from it")
     p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
                    help="'adopt': which stages (default: pnet rnet)")
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
     p.add_argument("--mixed", action="store_true",
                    help="'export': allow stages of different variants (a comparison set that swaps one stage; needs --out)")
+    p.add_argument("--pnet-scale", type=float, default=None,
+                   help="'export': P-Net's first pyramid level for this set (DetectConfig.pnet_scale), chosen by measurement; "
+                   "the manifest carries it and the model card says so")
     p.set_defaults(func=run)
 
 
@@ -49,14 +61,30 @@ def _config_path(arg: str | None, stage: str, many: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..train.config import ConfigError, load_config
-    from ..train.pipeline import adopt_stage, export_weights, run_stage
+    from ..train.pipeline import adopt_stage, export_weights, reexport_set, run_stage
     from ..train.pseudo import check_sources
 
-    evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+    try:
+        evaluation = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+    except (OSError, ValueError) as e:
+        print(f"--eval-json {args.eval_json}: not a readable JSON file ({e})", file=sys.stderr)
+        return 2
     out = args.out
+    if args.stage == "card":
+        return _card(args.weights, evaluation, args.from_card)
+    if args.stage == "export" and args.weights is not None:
+        if not Path(args.weights).is_dir():
+            print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
+            return 2
+        try:
+            reexport_set(args.weights, out, evaluation, pnet_scale=args.pnet_scale)
+        except (OSError, ValueError) as e:  # no training record, a bad pnet_scale
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.stage == "export":
         try:
-            return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed) else 1
+            return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed, pnet_scale=args.pnet_scale) else 1
         except ValueError as e:  # stages of different variants
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -85,10 +113,39 @@ def run(args: argparse.Namespace) -> int:
     command = " ".join(["openmtcnn", *sys.argv[1:]])  # recorded in the model card
     for cfg, path in cfgs:
         run_stage(cfg, args.data, args.runs, fresh=args.fresh, config_path=path, command=command)
-    if out is None and args.stage != "all":
-        out = str(Path(args.runs) / "weights")
     try:
         export_weights(args.runs, out, evaluation)
     except ValueError as e:  # e.g. a variant's stage trained behind adopted standard ones: the stage itself is done
         print(f"not exporting a weight set: {e}")
+    return 0
+
+
+def _card(weights: str | None, evaluation: dict | None, from_card: bool) -> int:
+    """`train card`: the set's MODEL_CARD.md from its training.json (with --eval-json: new figures first)."""
+    from ..train.card import write_model_card
+    from ..train.record import CARD, TRAINING_JSON, read_record, record_from_card, write_record
+
+    if weights is None or not Path(weights).is_dir():
+        print(f"--weights {weights}: no such weight-set folder", file=sys.stderr)
+        return 2
+    w = Path(weights)
+    if from_card and (w / TRAINING_JSON).exists():
+        print(f"{w / TRAINING_JSON}: the set has its training record already; drop --from-card (the card holds less)",
+              file=sys.stderr)
+        return 2
+    if not from_card and not (w / TRAINING_JSON).is_file():
+        print(f"{w / TRAINING_JSON}: no training record; for a set written before training.json, add --from-card "
+              "to make one from its MODEL_CARD.md", file=sys.stderr)
+        return 2
+    try:
+        record = record_from_card(w) if from_card else read_record(w)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if from_card or evaluation is not None:
+        if evaluation is not None:
+            record["evaluation"] = evaluation
+        write_record(record, w)
+    write_model_card(record, w / CARD)
+    print(f"{w / CARD} written from {w / TRAINING_JSON}")
     return 0

@@ -1,4 +1,4 @@
-"""Figures of the evaluations (matplotlib, no display needed): PR curves, CED, ROC."""
+"""Figures of the evaluations (matplotlib, no display needed): PR curves, CED, ROC, AP against cost."""
 
 from __future__ import annotations
 
@@ -53,6 +53,25 @@ def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, title: str = "Lan
     ax.set(xlim=(0, max_error * 100), ylim=(0, 1.01), xlabel="error / inter-ocular distance (%)", ylabel="share of faces", title=title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_tradeoff(points: Sequence[dict], path: str | os.PathLike, xlabel: str, title: str) -> Path:
+    """AP (y) against a cost (x), one panel per WIDER setting (easy / medium / hard), one labelled point per
+    weight set. ``points``: ``label``, ``x``, ``ap`` (setting -> AP), ``marked`` (drawn as a large black square:
+    the standard nets, the reference of a comparison)."""
+    plt = _pyplot()
+    settings = ("easy", "medium", "hard")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    for ax, s in zip(axes, settings):
+        for p in points:
+            marked = p.get("marked", False)
+            ax.plot(p["x"], p["ap"][s], "s" if marked else "o", ms=9 if marked else 6,
+                    color="black" if marked else "tab:blue", zorder=3 if marked else 2)
+            ax.annotate(p["label"], (p["x"], p["ap"][s]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set(xlabel=xlabel, ylabel="AP", title=f"{title}: {s}")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 

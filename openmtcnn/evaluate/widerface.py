@@ -337,11 +337,11 @@ def run(
         return summary
     if chosen is not None:
         truth = truth.subset([e for e in truth.events if e in set(chosen)])
+    elif events:
+        truth = truth.subset(select_events(truth.events, events))
     if sample is not None:
         truth = truth.only_images({(ev, p.stem) for ev, p in listed})
         log(f"sample: scoring the {truth.image_count} images of the fixed spread")
-    elif events:
-        truth = truth.subset(select_events(truth.events, events))
     if partial:
         done = {(p.parent.name, p.stem) for p in pred_dir.glob("*/*.txt")}
         full = truth.image_count

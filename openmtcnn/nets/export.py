@@ -63,13 +63,15 @@ def stage_variants(manifest: dict) -> dict[str, str]:
     return {s: (manifest.get("stage_variants") or {}).get(s, one) for s in STAGES}
 
 
-def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str | dict[str, str], extra: dict | None = None) -> Path:
+def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str | dict[str, str], extra: dict | None = None,
+               cascade: dict | None = None) -> Path:
     """Write ``pnet/rnet/onet.onnx`` and ``manifest.json`` into ``out_dir``.
 
     The manifest holds the variant's name, each stage's variant (``stage_variants``), each net's architecture
     (``nets``) and the cascade settings the nets were trained for (``cascade``:
     :attr:`~openmtcnn.nets.registry.Variant.cascade`), which a :class:`~openmtcnn.Detector` on this folder uses
-    unless told otherwise; ``extra`` adds keys. ``variant``: one name, or one per stage (a set that swaps one
+    unless told otherwise, with ``cascade`` over them (settings chosen for the set after training, such as
+    ``pnet_scale``); ``extra`` adds keys. ``variant``: one name, or one per stage (a set that swaps one
     stage for another variant's, as issue 22's sweeps do: its name is :func:`mixed_name`; the stages must agree
     on the cascade settings, else ``ValueError``).
     """
@@ -86,7 +88,7 @@ def export_set(nets: dict[str, MTCNNNet], out_dir: str | Path, variant: str | di
         "stage_variants": {s: variants[s] for s in STAGES},
         "nets": {s: {"conv": nets[s].spec.conv, "alpha": nets[s].spec.alpha, "input_size": nets[s].spec.size,
                      "norm": nets[s].spec.norm} for s in STAGES},
-        "cascade": cascades["pnet"],
+        "cascade": {**cascades["pnet"], **(cascade or {})},
         **(extra or {}),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,13 +1,18 @@
-"""MODEL_CARD.md for a trained weight set, written from the runs' summaries (never typed by hand)."""
+"""MODEL_CARD.md of a weight set, written from its ``training.json`` (:mod:`~openmtcnn.train.record`), never by hand.
+
+:func:`card_text` is the whole card as a function of that JSON alone, so a set's card can be written again without
+the runs folder that trained it (``openmtcnn train card --weights SET``). The fixed prose (intended use,
+limitations, the data's terms) is :mod:`~openmtcnn.train.card_use`; reading an older set's card back, for sets
+without ``training.json``, is :mod:`~openmtcnn.train.card_parse`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 
 from ..stages import TITLES as NAMES
+from .card_use import intended_use_lines, limitation_lines, terms_lines
 from .config import SAMPLE_TYPES
 
 
@@ -17,38 +22,38 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out
 
 
-def _provenance(summaries: dict[str, dict]) -> list[str]:
-    """Lines for stages not trained in this run: adopted from another set, or fine-tuned from one.
+def stage_note(stage: str, sm: dict) -> str | None:
+    """What the card says of where a stage came from, if not trained from random weights without a teacher.
 
-    An adopted stage's line names the set's folder, the commit that last changed its ONNX file there (when the set
-    is tracked by git) and the file's sha256, and carries what that set's own card said of the stage, so a chain of
-    adoptions and fine-tunings stays traceable from the newest card.
+    An adopted stage (``adopted_from``) names the set's folder, the commit that last changed its ONNX file there
+    (when the set is tracked by git) and the file's sha256, and carries what that set's own record said of the
+    stage (``provenance``), so a chain of adoptions and fine-tunings stays traceable from the newest card. A
+    trained stage says whether it was fine-tuned (from which file, with the sha256 the export recorded,
+    ``init_sha256``) and distilled (from which teacher, on which outputs).
     """
-    lines = []
-    for s, sm in summaries.items():
-        if sm.get("adopted_from"):
-            commit = f" as of commit {sm['source_commit']}" if sm.get("source_commit") else ""
-            line = (f"- {NAMES[s]}: taken unchanged from the weight set `{sm['adopted_from']}`{commit} (`{s}.onnx` sha256 "
-                    f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
-                    "training and validation figures below are that set's records, read from its model card.")
-            if sm.get("provenance"):
-                line += f" That card said of it: {sm['provenance']}"
-            lines.append(line)
-        else:
-            tc = sm["config"]["train"]
-            line = ""
-            if tc.get("init_weights"):
-                init = Path(tc["init_weights"])
-                digest = f" (sha256 {hashlib.sha256(init.read_bytes()).hexdigest()[:16]})" if init.is_file() else ""
-                line = f"- {NAMES[s]}: fine-tuned, starting from `{init}`{digest} instead of a random initialisation."
-            if tc.get("teacher"):
-                what = {"det": "face probability", "box": "box offsets", "landmark": "landmark offsets"}
-                used = [f"{what[k]} (weight {tc['distill'][k]:g})" for k in what if tc["distill"].get(k, 0)]
-                line = (line or f"- {NAMES[s]}: trained from a random initialisation.") + (
-                    f" **Distilled**: the {NAMES[s]} of the weight set `{tc['teacher']}` was its teacher (`train.teacher`): "
-                    f"its {', '.join(used)} were soft targets beside the labels.")
-            if line:
-                lines.append(line)
+    if sm.get("adopted_from"):
+        commit = f" as of commit {sm['source_commit']}" if sm.get("source_commit") else ""
+        source = "its model card" if sm.get("record_from", "MODEL_CARD.md") == "MODEL_CARD.md" else "its `training.json`"
+        note = (f"taken unchanged from the weight set `{sm['adopted_from']}`{commit} (`{stage}.onnx` sha256 "
+                f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
+                f"training and validation figures below are that set's records, read from {source}.")
+        return note + (f" That card said of it: {sm['provenance']}" if sm.get("provenance") else "")
+    tc = sm["config"]["train"]
+    note = ""
+    if tc.get("init_weights"):
+        digest = f" (sha256 {sm['init_sha256'][:16]})" if sm.get("init_sha256") else ""
+        note = f"fine-tuned, starting from `{tc['init_weights']}`{digest} instead of a random initialisation."
+    if tc.get("teacher"):
+        what = {"det": "face probability", "box": "box offsets", "landmark": "landmark offsets"}
+        used = [f"{what[k]} (weight {tc['distill'][k]:g})" for k in what if tc["distill"].get(k, 0)]
+        note = (note or "trained from a random initialisation.") + (
+            f" **Distilled**: the {NAMES[stage]} of the weight set `{tc['teacher']}` was its teacher (`train.teacher`): "
+            f"its {', '.join(used)} were soft targets beside the labels.")
+    return note or None
+
+
+def _provenance(stages: dict[str, dict]) -> list[str]:
+    lines = [f"- {NAMES[s]}: {note}" for s, sm in stages.items() if (note := stage_note(s, sm))]
     return lines + [""] if lines else []
 
 
@@ -98,9 +103,6 @@ def _data_lines(summaries: dict[str, dict]) -> list[str]:
 
 PSEUDO_KEYS = ("pseudo_images_used", "pseudo_list", "pseudo_images_found", "pseudo_images_held_out",
                "pseudo_images_missing", "pseudo_teacher", "pseudo_faces", "pseudo_ignored")
-PSEUDO_LINE = re.compile(r"- Pseudo-annotated photos(?: \(([^)]*)\))?: (\d+) images of `(.*?)` \((\d+) found, (\d+) left out "
-                         r"as photos of held-out landmark faces, (\d+) missing\), annotated by the cascade of the weight "
-                         r"set `(.*?)`: (\d+) faces .*?, (\d+) boxes")
 
 
 def _pseudo_lines(summaries: dict[str, dict]) -> list[str]:
@@ -127,14 +129,15 @@ def _pseudo_lines(summaries: dict[str, dict]) -> list[str]:
     return lines
 
 
-def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | None = None) -> Path:
-    """Write the card: data, sample counts, configs, commands, times, validation metrics, benchmark figures.
-
-    ``evaluation``: optional ``{"title": {...figures...}}`` measured on the exported set
-    (WIDER FACE val AP, landmark NME), shown verbatim with the command that produced them.
-    """
+def card_text(record: dict) -> str:
+    """The card of a weight set from its ``training.json`` record (:func:`~openmtcnn.train.record.build_record`):
+    where each stage came from, intended use, limitations, data and its terms, sample counts, configs, commands,
+    times, validation metrics, and the benchmark figures measured on the set (``evaluation``, shown verbatim with
+    the command that produced them). ``cascade``: detection settings chosen for the set after training
+    (``pnet_scale``), which its manifest carries."""
     from ..nets.export import mixed_name
 
+    summaries, evaluation, cascade = record["stages"], record.get("evaluation"), record.get("cascade") or {}
     per_stage = {s: sm["config"]["variant"] for s, sm in summaries.items()}
     variant = mixed_name(per_stage)
     if len(set(per_stage.values())) == 1:
@@ -147,13 +150,26 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         "",
         f"{what}, trained by "
         "`openmtcnn train` (this project's code; from scratch unless a line below says otherwise), exported to ONNX. The data, sample, training and validation "
-        "figures below were written from the training run's own records (`openmtcnn/train/card.py`); the benchmark "
+        "figures below are the training runs' own records, kept beside this card in `training.json`, from which "
+        "`openmtcnn/train/card.py` writes it; the benchmark "
         "figures are `openmtcnn evaluate` results on this exported set, passed in with `--eval-json`.",
         "",
         *_provenance(summaries),
+        *([f"Detection setting chosen for this set after training, carried in its `manifest.json` (so `Detector(weights=...)` "
+           f"uses it unless told otherwise): P-Net's first pyramid level x {cascade['pnet_scale']:g} (`pnet_scale`, P-Net's "
+           "resolution multiplier; docs/variants.md).", ""] if "pnet_scale" in cascade else []),
+        "## Intended use",
+        *intended_use_lines(),
+        "",
+        "## Limitations",
+        *limitation_lines(summaries, cascade),
+        "",
         "## Data",
         *_data_lines(summaries),
         "- Held-out validation: a seeded fraction of the images and landmark faces (see each config's `val_fraction`).",
+        "",
+        "## Terms of the data and of the teacher",
+        *terms_lines(summaries),
         "",
         "## Samples per stage (train / val)",
     ]
@@ -192,80 +208,21 @@ def write_model_card(summaries: dict[str, dict], path: Path, evaluation: dict | 
         for title, fig in evaluation.items():
             lines += [f"### {title}", "", "```", json.dumps(fig, indent=1), "```", ""]
     else:
-        lines += ["Not measured for this export (run `openmtcnn evaluate widerface` / `openmtcnn evaluate landmarks`).", ""]
+        lines += ["Not measured for this set (`openmtcnn evaluate widerface` / `openmtcnn evaluate landmarks`, then "
+                  "`openmtcnn train card --weights SET --eval-json FIGURES`).", ""]
     lines += ["## Commands and configs", ""]
     for s, sm in summaries.items():
         lines += [f"- {NAMES[s]}: `{sm['command']}` (config `{sm['config_file']}`)"]
     lines += ["", "Full resolved configs:", ""]
     for s, sm in summaries.items():
         lines += [f"<details><summary>{NAMES[s]}</summary>", "", "```json", json.dumps(sm["config"], indent=1), "```", "", "</details>", ""]
-    errs = sum(len(sm.get("unreadable_images", [])) for sm in summaries.values())
+    errs = record.get("unreadable_total", sum(len(sm.get("unreadable_images", [])) for sm in summaries.values()))
     lines += [f"Unreadable images skipped during sample generation: {errs}.", ""]
-    path.write_text("\n".join(lines))
-    return path
+    return "\n".join(lines)
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
-def _num(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def read_model_card(path: str | Path) -> dict[str, dict]:
-    """The per-stage summaries that ``write_model_card`` wrote into a card, read back (times to 0.1 min, metrics
-    to 4 digits): what a later weight set needs to report a stage it takes over unchanged (``pipeline.adopt_stage``)."""
+def write_model_card(record: dict, path: str | Path) -> Path:
+    """Write :func:`card_text` of ``record`` to ``path``."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    by_name = {v: k for k, v in NAMES.items()}
-    out: dict[str, dict] = {}
-    wider = re.findall(r"WIDER FACE train(?: \(([^)]*)\))?: (\d+) images used \((\d+) found, (\d+) listed .*?\), (\d+) valid faces", text)
-    lmk = re.findall(r"Landmarks(?: \(([^)]*)\))?: the 5-point set .*?`trainImageList.txt`\): (\d+) faces used \((\d+) missing\)", text)
-    if not (wider and lmk):
-        raise ValueError(f"{path}: no data section written by openmtcnn's model card")
-    data_of: dict[str, dict] = {}  # stage -> its data; "" -> every stage (one line for all)
-    for (names, *w), (_, *l) in zip(wider, lmk):
-        d = dict(zip(DATA_KEYS, (int(v) for v in (*w, *l))))
-        for name in (names.split(", ") if names else [""]):
-            data_of[by_name.get(name, "")] = d
-    section = ""
-    provenance: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("## "):
-            section = line[3:]
-        cells = _cells(line) if line.startswith("| ") else []
-        stage = by_name.get(cells[0]) if cells else None
-        if stage is None:
-            m = re.match(r"- (P-Net|R-Net|O-Net): `(.*)` \(config `(.*)`\)$", line)
-            if m and section.startswith("Commands"):
-                out[by_name[m[1]]].update(command=m[2], config_file=None if m[3] == "None" else m[3])
-            m = re.match(r"- (P-Net|R-Net|O-Net): ((?:taken unchanged|fine-tuned, starting) from .*)$", line)
-            if m and not section:  # the provenance lines above the first section
-                provenance[by_name[m[1]]] = m[2]
-            continue
-        sm = out.setdefault(stage, {"stage": stage, "data": data_of.get(stage, data_of.get("")), "unreadable_images": []})
-        if section.startswith("Samples"):
-            pairs = [c.split(" / ") for c in cells[1:1 + len(SAMPLE_TYPES)]]
-            sm["sample_counts"] = {sp: {t: int(_num(p[i])) for t, p in zip(SAMPLE_TYPES, pairs)} for i, sp in enumerate(("train", "val"))}
-            sm["sample_seconds"] = _num(cells[-1]) * 60
-        elif section.startswith("Training"):
-            sm["epochs_run"], best_epoch, sm["train_seconds"] = int(cells[1]), int(cells[2]), _num(cells[-1]) * 60
-            sm.setdefault("best", {})["epoch"] = best_epoch
-        elif section.startswith("Validation"):
-            keys = ("accuracy", "recall", "false_pos_rate", "det_loss", "box_loss", "landmark_loss", "landmark_nme")
-            sm.setdefault("best", {}).update({f"val_{k}": _num(c) for k, c in zip(keys, cells[1:]) if c != "-"})
-    for name, block in re.findall(r"<details><summary>(P-Net|R-Net|O-Net)</summary>\s*```json\n(.*?)\n```", text, re.S):
-        out[by_name[name]]["config"] = json.loads(block)
-    for stage, line in provenance.items():
-        out[stage]["provenance"] = line
-    for names, *values in PSEUDO_LINE.findall(text):
-        d = {k: v if k in ("pseudo_list", "pseudo_teacher") else int(v) for k, v in zip(PSEUDO_KEYS, values)}
-        for stage in ([by_name[n] for n in names.split(", ")] if names else list(out)):
-            out[stage]["data"] = {**out[stage]["data"], **d}
-    need = ("sample_counts", "epochs_run", "best", "config", "command")
-    for stage, sm in out.items():
-        missing = [k for k in need if k not in sm]
-        if missing:
-            raise ValueError(f"{path}: {NAMES[stage]} lacks {', '.join(missing)} in the model card")
-    return out
+    path.write_text(card_text(record), encoding="utf-8")
+    return path

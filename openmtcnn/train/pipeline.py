@@ -5,16 +5,17 @@ Run folder layout (git-ignored)::
     RUNS/{pnet,rnet,onet}/samples/     # sample shards (see samples.py)
     RUNS/{pnet,rnet,onet}/train/       # last.pt, best.pt, log.csv, curves.png
     RUNS/{pnet,rnet,onet}/STAGE.onnx   # the best net, used to mine the next stage's samples
-    RUNS/{pnet,rnet,onet}/summary.json # what the model card reports
+    RUNS/{pnet,rnet,onet}/summary.json # the stage's record (training.json, and the model card from it)
+    RUNS/weights/                      # the weight set (export_weights' default): ONNX, manifest.json,
+                                       # training.json, MODEL_CARD.md; into the package only by an explicit --out
 
 A stage can also be adopted unchanged from an exported weight set (``adopt_stage``): its ONNX file, the net read
-back from it and the summary read back from that set's model card take the place of a trained stage, so that a
-later stage can be retrained on its own.
+back from it and its record from that set's ``training.json`` take the place of a trained stage, so that a later
+stage can be retrained on its own.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -71,15 +72,22 @@ def run_stage(cfg: StageConfig, data_root: str | Path, runs: str | Path, *, fres
 
 
 def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None, log=print,
-                   mixed: bool = False) -> Path | None:
-    """If all three stages are trained, write the ONNX set + manifest + MODEL_CARD.md into ``out_dir``
-    (``None``: the bundled set named after the variant, ``openmtcnn/weights/default`` for ``mtcnn``).
+                   mixed: bool = False, pnet_scale: float | None = None) -> Path | None:
+    """If all three stages are trained, write the ONNX set, ``manifest.json``, ``training.json`` (the record,
+    :mod:`~openmtcnn.train.record`) and ``MODEL_CARD.md`` (written from that record) into ``out_dir`` (``None``:
+    ``RUNS/weights``; a bundled set such as ``openmtcnn/weights/default`` is written only when named).
 
     Stages of different variants raise ``ValueError`` unless ``mixed`` (a comparison set that swaps one stage:
-    it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`)."""
-    from ..nets.export import export_set, mixed_name
+    it needs an ``out_dir``, and its manifest names each stage's variant, :func:`~openmtcnn.nets.export.mixed_name`).
+    ``pnet_scale``: P-Net's first pyramid level for this set (:class:`~openmtcnn.config.DetectConfig`), chosen after
+    training by measurement; the manifest carries it, so ``Detector(weights=SET)`` uses it, and the card says so."""
+    from ..config import DetectConfig
+    from ..nets.export import export_set
     from .card import write_model_card
+    from .record import CARD, build_record, write_record
     from .trainer import load_best
+
+    cascade = {} if pnet_scale is None else {"pnet_scale": DetectConfig(pnet_scale=pnet_scale).pnet_scale}  # checked
 
     summaries = {}
     for s in STAGES:
@@ -88,25 +96,69 @@ def export_weights(runs: str | Path, out_dir: str | Path | None = None, extra_ev
             log(f"not exporting a weight set yet: {s} is not trained ({p} missing)")
             return None
         summaries[s] = json.loads(p.read_text())
-    nets = {s: load_best(StageConfig(stage=s, variant=summaries[s]["config"]["variant"]), stage_dir(runs, s) / "train") for s in STAGES}
     per_stage = {s: summaries[s]["config"]["variant"] for s in STAGES}
     if len(set(per_stage.values())) != 1 and not (mixed and out_dir is not None):
-        raise ValueError(f"the three stages were trained as different variants {per_stage}"
-                         + ("" if mixed else " (a comparison set of mixed stages: `train export --mixed --out DIR`)")
-                         + (" and a set of mixed stages needs --out" if mixed else ""))
+        hint = " and a set of mixed stages needs --out" if mixed else " (a comparison set of mixed stages: `train export --mixed --out DIR`)"
+        raise ValueError(f"the three stages were trained as different variants {per_stage}{hint}")
+    nets = {s: load_best(StageConfig(stage=s, variant=per_stage[s]), stage_dir(runs, s) / "train") for s in STAGES}
     extra = {
         "trained_by": "openmtcnn train",
         "best_epochs": {s: summaries[s]["best"]["epoch"] for s in STAGES},
         "val_metrics": {s: {k[4:]: round(v, 5) for k, v in summaries[s]["best"].items() if k.startswith("val_")} for s in STAGES},
     }
-    variant = mixed_name(per_stage)
-    if out_dir is None:
-        from ..weights import BUNDLED_DIR, DEFAULT_NAME
-
-        out_dir = BUNDLED_DIR / (DEFAULT_NAME if variant == "mtcnn" else variant)
-    out = export_set(nets, out_dir, per_stage, extra)
-    write_model_card(summaries, Path(out) / "MODEL_CARD.md", extra_eval)
+    record = build_record(summaries, extra_eval, cascade)
+    out = export_set(nets, Path(runs) / "weights" if out_dir is None else out_dir, per_stage, extra, cascade)
+    write_record(record, out)
+    write_model_card(record, Path(out) / CARD)
     log(f"weight set written to {out}")
+    return out
+
+
+SET_NETS = tuple(f"{s}.onnx" for s in STAGES)
+
+
+def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval: dict | None = None,
+                 pnet_scale: float | None = None, log=print) -> Path:
+    """An exported set written again without its runs folder (``train export --weights SRC``): its ONNX files as
+    they are, with a detection setting chosen after training (``pnet_scale``, as :func:`export_weights` takes it)
+    and / or new benchmark figures (``extra_eval``) put into ``manifest.json``, ``training.json`` and the model card
+    alike. ``out_dir`` ``None``: rewrite ``src`` in place. A file in ``out_dir`` that links elsewhere is replaced,
+    never written through. ``ValueError`` when ``src`` has no readable training record."""
+    from ..config import WEIGHT_BOUND, DetectConfig
+    from .card import write_model_card
+    from .record import CARD, TRAINING_JSON, read_record, write_record
+
+    src = Path(src)
+    out = src if out_dir is None else Path(out_dir)
+    for name in (*SET_NETS, "manifest.json"):
+        if not (src / name).is_file():
+            raise ValueError(f"{src}: not a weight set ({name} missing)")
+    if not (src / TRAINING_JSON).is_file():
+        raise ValueError(f"{src / TRAINING_JSON}: no training record; for a set written before training.json, "
+                         f"`openmtcnn train card --weights {src} --from-card` makes one from its model card")
+    record = read_record(src)
+    manifest = json.loads((src / "manifest.json").read_text())
+    if pnet_scale is not None:
+        k = DetectConfig(pnet_scale=pnet_scale).pnet_scale  # checked
+        manifest["cascade"], record["cascade"] = dict(manifest.get("cascade") or {}), dict(record.get("cascade") or {})
+        for d in (manifest["cascade"], record["cascade"]):
+            d.pop("pnet_scale", None)
+            if k != WEIGHT_BOUND["pnet_scale"]:  # the original pyramid is no choice to record
+                d["pnet_scale"] = k
+    if extra_eval is not None:
+        record["evaluation"] = extra_eval
+    out.mkdir(parents=True, exist_ok=True)
+    same = out.resolve() == src.resolve()
+    for name in (*SET_NETS, "manifest.json", TRAINING_JSON, CARD):
+        dst = out / name
+        if not same and (dst.is_symlink() or dst.exists()):
+            dst.unlink()
+        if not same and name in SET_NETS:
+            shutil.copyfile(src / name, dst)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_record(record, out)
+    write_model_card(record, out / CARD)
+    log(f"weight set written to {out} (from {src})")
     return out
 
 
@@ -126,23 +178,25 @@ def _git_commit(path: Path) -> str | None:
 
 
 def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print) -> dict:
-    """Take ``stage`` unchanged from an exported weight set (ONNX + manifest + MODEL_CARD.md) into ``RUNS/STAGE``.
+    """Take ``stage`` unchanged from an exported weight set (ONNX, manifest, and ``training.json``, or for an older
+    set ``MODEL_CARD.md``) into ``RUNS/STAGE``.
 
     Writes the same files a trained stage leaves (``STAGE.onnx`` byte for byte, ``train/best.pt``, ``summary.json``
     with ``adopted_from``), so the next stage's samples and ``export_weights`` use it like one trained here.
     """
     from ..nets.export import load_onnx_net, stage_variants
-    from .card import read_model_card
+    from .record import CARD, TRAINING_JSON, sha256_file, stage_record
     from .trainer import _save
 
     src = Path(weights_dir)
-    onnx_path, card, manifest = src / f"{stage}.onnx", src / "MODEL_CARD.md", src / "manifest.json"
-    for f in (onnx_path, card, manifest):
+    onnx_path, manifest = src / f"{stage}.onnx", src / "manifest.json"
+    record = src / TRAINING_JSON if (src / TRAINING_JSON).is_file() else src / CARD
+    for f in (onnx_path, manifest, record):
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: adopting {stage} needs a weight set written by `openmtcnn train` (ONNX, manifest, model card)")
+            raise FileNotFoundError(f"{f}: adopting {stage} needs a weight set written by `openmtcnn train` "
+                                    "(ONNX, manifest, training.json or, for an older set, the model card)")
     variant = stage_variants(json.loads(manifest.read_text()))[stage]
-    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-    summary = read_model_card(card)[stage] | {"adopted_from": str(src), "onnx_sha256": digest}
+    summary = stage_record(src, stage) | {"adopted_from": str(src), "onnx_sha256": sha256_file(onnx_path)}
     commit = _git_commit(onnx_path)
     if commit:
         summary["source_commit"] = commit
@@ -152,5 +206,5 @@ def adopt_stage(runs: str | Path, stage: str, weights_dir: str | Path, log=print
     _save({"model": net.state_dict(), "variant": variant, "stage": stage, "adopted_from": str(src)}, d / "train" / "best.pt")
     shutil.copyfile(onnx_path, d / f"{stage}.onnx")
     (d / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    log(f"[{stage}] adopted from {src} (best epoch {summary['best']['epoch']}) into {d}")
+    log(f"[{stage}] adopted from {src} (best epoch {summary['best']['epoch']}; record from its {record.name}) into {d}")
     return summary

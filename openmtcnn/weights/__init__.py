@@ -35,7 +35,8 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> Path:
         raise WeightsError(
             "openmtcnn's own trained weights are not in this installation "
             f"({BUNDLED_DIR / DEFAULT_NAME} is missing or incomplete). Train them with "
-            "`openmtcnn train all --data DATA_DIR`, or use the original MTCNN weights: "
+            "`openmtcnn train all --data DATA_DIR --runs runs`, then put them there with `openmtcnn train export "
+            f"--runs runs --out {BUNDLED_DIR / DEFAULT_NAME}`, or use the original MTCNN weights: "
             "`openmtcnn convert-weights --out weights/original` (needs `pip install facenet-pytorch==2.6.0 --no-deps` "
             "and torch), then `Detector(weights='weights/original')`."
         )

@@ -1,0 +1,27 @@
+# Shell helpers shared by the issue 22 experiment scripts, sourced from the checkout's root. The commands they run
+# (OPENMTCNN, PYTHON: the checkout's venv unless set), issue 22's runs folder R, and the WIDER val spread's size N.
+O=${OPENMTCNN:-.venv/bin/openmtcnn}
+PY=${PYTHON:-.venv/bin/python}
+R=runs/study22
+N=${SAMPLE:-500}
+
+link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
+  mkdir -p "$3/$1"
+  [ -e "$3/$1/samples" ] || ln -s "$(realpath "$2/$1/samples")" "$3/$1/samples"
+}
+
+scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's first pyramid level x SCALE, the choice
+  # in TO_SET's manifest (Detector(weights=DIR) uses it), training record and model card alike
+  # (FROM_SET needs its training.json: `openmtcnn train card --weights FROM_SET --from-card` for an older set)
+  $O train export --weights "$1" --out "$2" --pnet-scale "$3"
+}
+
+evaluate_spread() {  # evaluate_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors'
+  # settings, then the landmark test list, into OUT/LABEL/{wider,landmarks}
+  # (a set with both summaries written is done; an interrupted WIDER pass goes on from its last image)
+  [ -f "$1/$2/wider/widerface.json" ] && [ -f "$1/$2/landmarks/landmarks.json" ] && return
+  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+    --weights "$3" --sample "$N" --label "$2" --out "$1/$2/wider" --no-progress
+  $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$3" \
+    --label "$2" --out "$1/$2/landmarks" --no-progress
+}
