@@ -10,6 +10,15 @@ link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not 
   [ -e "$3/$1/samples" ] || ln -s "$(realpath "$2/$1/samples")" "$3/$1/samples"
 }
 
+mixed_set() {  # mixed_set DIR PNET_DIR RNET_DIR ONET_DIR: a comparison set of these stage folders (linked into DIR),
+  # written by `train export --mixed` into DIR/weights (its manifest names each stage's variant)
+  mkdir -p "$1"
+  [ -e "$1/pnet" ] || ln -s "$(realpath "$2")" "$1/pnet"
+  [ -e "$1/rnet" ] || ln -s "$(realpath "$3")" "$1/rnet"
+  [ -e "$1/onet" ] || ln -s "$(realpath "$4")" "$1/onet"
+  [ -f "$1/weights/manifest.json" ] || $O train export --runs "$1" --mixed --out "$1/weights"
+}
+
 scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's first pyramid level x SCALE, the choice
   # in TO_SET's manifest (Detector(weights=DIR) uses it), training record and model card alike
   # (FROM_SET needs its training.json: `openmtcnn train card --weights FROM_SET --from-card` for an older set)

@@ -39,11 +39,7 @@ for K in 0.75 0.6; do scaled_set $D/$V/weights $D/$V-scale$K/weights $K; done
 # runs30's stage folders), a comparison set written by `train export --mixed`, at P-Net's first level 0.75
 M=$D/mix
 mix() {  # mix NAME PNET_DIR RNET_DIR ONET_DIR
-  mkdir -p $M/$1
-  [ -e $M/$1/pnet ] || ln -s "$(realpath $2)" $M/$1/pnet
-  [ -e $M/$1/rnet ] || ln -s "$(realpath $3)" $M/$1/rnet
-  [ -e $M/$1/onet ] || ln -s "$(realpath $4)" $M/$1/onet
-  [ -f $M/$1/weights/manifest.json ] || $O train export --runs $M/$1 --mixed --out $M/$1/weights
+  mixed_set $M/$1 $2 $3 $4
   scaled_set $M/$1/weights $M/$1/weights-scale0.75 0.75
 }
 mix dwPR-v13O $D/$V-p/pnet $D/$V-r/rnet runs30/onet

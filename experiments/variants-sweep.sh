@@ -20,13 +20,9 @@ mkdir -p $S
 evaluate() { evaluate_spread $S/eval "$@"; }   # evaluate LABEL WEIGHTS
 
 swapped_set() {  # swapped_set NAME STAGE STAGE_DIR: round1-mtcnn's nets with STAGE's net taken from STAGE_DIR
-  mkdir -p $S/$1
-  local st src
-  for st in pnet rnet onet; do
-    if [ $st = $2 ]; then src=$3; else src=$R/mtcnn-${st:0:1}/$st; fi
-    [ -e $S/$1/$st ] || ln -s "$(realpath "$src")" $S/$1/$st
-  done
-  [ -f $S/$1/weights/manifest.json ] || $O train export --runs $S/$1 --mixed --out $S/$1/weights
+  local dirs=() st
+  for st in pnet rnet onet; do if [ $st = $2 ]; then dirs+=("$3"); else dirs+=("$R/mtcnn-${st:0:1}/$st"); fi; done
+  mixed_set $S/$1 "${dirs[@]}"
 }
 
 # round 1's sets and the default, on the same spread

@@ -148,13 +148,11 @@ def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval:
     if extra_eval is not None:
         record["evaluation"] = extra_eval
     out.mkdir(parents=True, exist_ok=True)
-    same = out.resolve() == src.resolve()
-    for name in (*SET_NETS, "manifest.json", TRAINING_JSON, CARD):
-        dst = out / name
-        if not same and (dst.is_symlink() or dst.exists()):
-            dst.unlink()
-        if not same and name in SET_NETS:
-            shutil.copyfile(src / name, dst)
+    if out.resolve() != src.resolve():
+        for name in (*SET_NETS, "manifest.json", TRAINING_JSON, CARD):
+            (out / name).unlink(missing_ok=True)  # a link into another set included: replaced, not written through
+        for name in SET_NETS:
+            shutil.copyfile(src / name, out / name)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_record(record, out)
     write_model_card(record, out / CARD)
