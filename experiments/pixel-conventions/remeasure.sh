@@ -6,6 +6,7 @@
 # interrupted WIDER pass goes on from its last image), then one 500-image spread of the default for the variant
 # tables (measured before the change). `COPY=1` then puts the summaries over the committed ones.
 # About 2 hours on the 2-core machine alone (authors' settings: about 26 / 16 / 30 minutes for original / v13 / v10).
+# CANDIDATE=DIR (with CANDIDATE_NAME, CANDIDATE_LABEL) measures a candidate default first, beside the rest.
 #   nohup bash experiments/pixel-conventions/remeasure.sh > runs/remeasure/log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,12 +35,13 @@ marks() {  # marks NAME LABEL WEIGHTS [ARGS...]: the landmark test list -> OUT/N
     --out $OUT/$1 --no-progress "${@:4}"
 }
 
-A="original (authors' weights)"; W=weights/original
-marks original "$A" $W --landmark-passes 0
-marks original-2passes "$A, 2 landmark passes" $W
-marks original-reframe40 "$A, reframed 40 px" $W --reframe 40
-wider original-everyday "$A, everyday settings" $W "${EVERY[@]}"
-wider original "$A" $W
+if [ -n "${CANDIDATE:-}" ]; then  # CANDIDATE=DIR: a new default under test (issue 21), measured first
+  A="${CANDIDATE_LABEL:-candidate}"; W=$CANDIDATE; N=candidates/${CANDIDATE_NAME:-candidate}  # not copied by COPY=1
+  wider $N "$A" $W
+  wider $N-everyday "$A, everyday settings" $W "${EVERY[@]}"
+  marks $N "$A" $W
+  marks $N-first-look "$A, first look" $W --landmark-passes 0
+fi
 
 A="v12 + distilled P-Net"; W=openmtcnn/weights/default   # v13, labelled as when first measured (report --rename)
 marks ours-v13 "$A" $W
@@ -47,6 +49,13 @@ marks ours-v13-first-look "$A, first look" $W --landmark-passes 0
 marks ours-v13-reframe40 "$A, reframed 40 px" $W --reframe 40
 wider ours-v13-everyday "$A, everyday settings" $W "${EVERY[@]}"
 wider ours-v13 "$A" $W
+
+A="original (authors' weights)"; W=weights/original
+marks original "$A" $W --landmark-passes 0
+marks original-2passes "$A, 2 landmark passes" $W
+marks original-reframe40 "$A, reframed 40 px" $W --reframe 40
+wider original-everyday "$A, everyday settings" $W "${EVERY[@]}"
+wider original "$A" $W
 
 A="ours-v10 (default)"; W=$V10
 marks ours-v10 "$A" $W
