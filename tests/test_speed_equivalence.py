@@ -82,6 +82,12 @@ def ref_crop(image, box, size):
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def ref_crop_frame(box):
+    """The whole-pixel box ``ref_crop`` cuts: what the nets' offsets are relative to."""
+    x1, y1 = np.round(box[0]), np.round(box[1])
+    return np.array([x1, y1, x1 + max(np.round(box[2] - box[0]), 1), y1 + max(np.round(box[3] - box[1]), 1)])
+
+
 def ref_points_box(p, scale):
     (lx, ly), (rx, ry), _, (mlx, mly), (mrx, mry) = p
     span = np.sqrt((rx - lx) ** 2 + (ry - ly) ** 2 + ((lx + rx) / 2 - (mlx + mrx) / 2) ** 2 + ((ly + ry) / 2 - (mly + mry) / 2) ** 2)
@@ -142,12 +148,14 @@ def reference_cascade(image, nets: PlainNets, cfg: DetectConfig):
         reg = np.array([o[1][0] for o in outs]).reshape(-1, 4)
         lmk = np.array([o[2][0] for o in outs]).reshape(-1, 10)
         keep = prob > t
+        frames = np.array([ref_crop_frame(b) for b in boxes]).reshape(-1, 4)[keep]
         boxes, scores, reg, lmk = boxes[keep], prob[keep], reg[keep], lmk[keep]
         if stage == "rnet":
             pick = ref_nms(boxes, scores, cfg.nms_rnet)
-            boxes, scores = ref_square(ref_calibrate(boxes[pick], reg[pick])), scores[pick]
+            boxes, scores = ref_square(ref_calibrate(frames[pick], reg[pick])), scores[pick]
             counts.append(len(boxes))
         else:
+            boxes = frames
             wh = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
             points = boxes[:, None, 0:2] + lmk.reshape(-1, 5, 2) * wh
             boxes = ref_calibrate(boxes, reg)

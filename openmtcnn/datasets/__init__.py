@@ -2,7 +2,8 @@
 
 * :mod:`.wider`: WIDER FACE's training list (``read_wider_gt``, ``existing``) and the official
   validation ground truth (``WiderGroundTruth``);
-* :mod:`.landmarks`: the 5-point landmark list (``read_landmark_list``).
+* :mod:`.landmarks`: the 5-point landmark list (``read_landmark_list``);
+* :mod:`.conventions`: each set's pixel convention and its conversion to openmtcnn's (applied by the readers).
 """
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import FormatError
+from .conventions import SUN_LANDMARKS
 
 
 @dataclass
@@ -29,7 +30,8 @@ def read_landmark_list(path: str | os.PathLike) -> list[LandmarkFace]:
     """Read a list in the Sun et al. 2013 format: ``PATH LEFT RIGHT TOP BOTTOM x1 y1 ... x5 y5``.
 
     Backslashes in paths become slashes. Points: left eye, right eye, nose,
-    left and right mouth corner, in pixels.
+    left and right mouth corner, in pixels. Boxes and points are converted from the list's pixel
+    convention (:data:`~openmtcnn.datasets.conventions.SUN_LANDMARKS`) to openmtcnn's.
     """
     p = Path(path)
     try:
@@ -50,7 +52,8 @@ def read_landmark_list(path: str | os.PathLike) -> list[LandmarkFace]:
         left, right, top, bottom = v[:4]
         if right <= left or bottom <= top:
             raise FormatError(f"{p}:{n}: empty face box LEFT {left:g} RIGHT {right:g} TOP {top:g} BOTTOM {bottom:g}")
-        faces.append(LandmarkFace(parts[0].replace("\\", "/"), np.array([left, top, right, bottom]), v[4:].reshape(5, 2)))
+        box = SUN_LANDMARKS.boxes(np.array([left, top, right, bottom]))[0]
+        faces.append(LandmarkFace(parts[0].replace("\\", "/"), box, SUN_LANDMARKS.points(v[4:].reshape(5, 2))))
     if not faces:
         raise FormatError(f"{p}: no faces listed")
     return faces

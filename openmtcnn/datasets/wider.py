@@ -1,6 +1,7 @@
 """WIDER FACE annotations: the training list (``wider_face_*_bbx_gt.txt``) and the official validation
 ground truth (``eval_tools/ground_truth/*.mat``). Boxes of the training list come in the project's
-convention (continuous ``x1, y1, x2, y2``); the ground truth keeps the official ``x y w h``.
+convention (continuous ``x1, y1, x2, y2``, converted by :data:`~openmtcnn.datasets.conventions.WIDER`); the
+validation ground truth keeps the official ``x y w h``, which the official scoring reads as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+
+from .conventions import WIDER
 
 #: the official evaluation's difficulty settings
 SETTINGS = ("easy", "medium", "hard")
@@ -82,7 +85,7 @@ def read_wider_gt(gt_file: str | Path) -> list[WiderImage]:
                 raise AnnotationError(f"{gt_file}:{k + 1}: expected 10 numbers, got {len(vals)}")
             rows.append(vals)
         a = np.asarray(rows[:n], dtype=np.float64).reshape(-1, 10)
-        boxes = np.column_stack([a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]])
+        boxes = WIDER.boxes(np.column_stack([a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]]))
         out.append(WiderImage(name.replace("\\", "/"), boxes, a[:, 4:10].astype(np.int8)))
         i += 2 + max(n, 1)
     return out

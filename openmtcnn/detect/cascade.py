@@ -237,17 +237,24 @@ def _run_crops(
     return out
 
 
+def crop_frames(boxes: np.ndarray) -> np.ndarray:
+    """The boxes the R-Net / O-Net crops were cut from (whole pixels, :func:`~openmtcnn.ops.crops.crop_boxes`):
+    what the nets' box and landmark offsets are relative to, as the training labels are (``train/samples.py``)
+    and as the original MATLAB code decodes them (its ``fix``-ed boxes)."""
+    return B.integer_boxes(boxes).astype(np.float64)
+
+
 def _rnet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, cfg: DetectConfig) -> np.ndarray:
     keep = prob > cfg.thresholds[1]
     boxes, scores, reg = cand[keep, :4], prob[keep], reg[keep]
     pick = B.nms(boxes, scores, cfg.nms_rnet)
-    boxes = B.square(B.calibrate(boxes[pick], reg[pick]))
+    boxes = B.square(B.calibrate(crop_frames(boxes[pick]), reg[pick]))
     return _limit(np.column_stack([boxes, scores[pick]]), cfg)
 
 
 def _onet_post(cand: np.ndarray, prob: np.ndarray, reg: np.ndarray, lmk: np.ndarray, cfg: DetectConfig):
     keep = prob > cfg.thresholds[2]
-    boxes, scores, reg, lmk = cand[keep, :4], prob[keep], reg[keep], lmk[keep]
+    boxes, scores, reg, lmk = crop_frames(cand[keep, :4]), prob[keep], reg[keep], lmk[keep]
     landmarks = L.decode(boxes, lmk)
     boxes = B.calibrate(boxes, reg)
     pick = B.nms(boxes, scores, cfg.nms_onet, mode="min")
@@ -309,7 +316,7 @@ def refine_landmarks(
     cur, total = list(points), [np.zeros_like(p) for p in points]
     for _ in range(passes):
         with _time(timer, "crops"):
-            boxes = [B.integer_boxes(B.points_box(p, scale)).astype(np.float64) for p in cur]
+            boxes = [crop_frames(B.points_box(p, scale)) for p in cur]
         outs = _run_crops(images, boxes, "onet", backend, True, timer, pool, method)
         with _time(timer, "nms"):
             cur = [L.decode(b, lmk) if len(b) else p for b, p, (_, _, lmk) in zip(boxes, cur, outs)]

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..config import DetectConfig
 from ..detect.backends import Backend
-from ..detect.cascade import weight_bound
+from ..detect.cascade import crop_frames, weight_bound
 from ..detect.result import LANDMARK_NAMES as POINT_NAMES
 from ..imaging import ImageError, load_image
 from ..ops import boxes as B
@@ -73,7 +73,7 @@ def error_stats(per_point: np.ndarray) -> dict[str, Any]:
 def onet_points(backend: Backend, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """O-Net's 5 points for given face boxes (squared around their centres first), ``(N, 5, 2)``; crops made
     as the weight set's cascade makes them."""
-    sq = B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    sq = crop_frames(B.square(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)))
     crops = crop_boxes(image, sq, backend.input_sizes["onet"], weight_bound(DetectConfig(), backend).crop_method)
     _, _, lmk = backend.run("onet", to_net_input(crops))
     return L.decode(sq, lmk)

@@ -1,8 +1,10 @@
 """Box maths shared by inference, training and evaluation (numpy only).
 
-Convention: a box is ``(x1, y1, x2, y2)`` in continuous pixel coordinates,
-pixel ``i`` covering ``[i, i + 1)``; its width is ``x2 - x1``. Arrays are
-``(N, 4)`` (extra columns, e.g. a score, are ignored where not needed).
+Convention (openmtcnn's one pixel convention, for boxes and points alike): 0-based pixel corners,
+pixel ``i`` covering ``[i, i + 1)`` (its centre at ``i + 0.5``); a box is ``(x1, y1, x2, y2)`` in
+these continuous coordinates and its width is ``x2 - x1``. Data sets in other conventions are
+converted when read (:mod:`openmtcnn.datasets.conventions`). Arrays are ``(N, 4)`` (extra columns,
+e.g. a score, are ignored where not needed).
 """
 
 from __future__ import annotations
