@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         return 0
+    # from here on every command builds or reads nets with PyTorch: a missing train extra is said before any work
+    import torch  # noqa: F401
     if args.stage == "export":
         try:
             return 0 if export_weights(args.runs, out, evaluation, mixed=args.mixed, pnet_scale=args.pnet_scale) else 1
