@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 21: configs/default's O-Net trained longer (configs/experiments/default-long/onet.yaml) behind the first
 # configs/default run's P-Net and R-Net, on that run's O-Net samples (linked), then measured on the WIDER val spread
-# beside it (the swap script's rows). Resumable: rerun it. About 2 h 10 min of training on 2 cores.
+# beside it (the swap script's rows). Resumable: rerun it. About 1.5-2.3 h of training on 2 cores (37-55 s per epoch).
 #   nohup bash experiments/default-long.sh > runs/default-long.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,5 @@ for s in pnet rnet; do [ -e $D/$s ] || ln -s "$(realpath $S/$s)" $D/$s; done
 link_samples onet $S $D
 $O train onet --config configs/experiments/default-long/onet.yaml --data data --runs $D
 [ -f $D/weights/manifest.json ] || $O train export --runs $D --out $D/weights
-[ -f $D/eval/spread/widerface.json ] || $O evaluate widerface --images data/widerface/WIDER_val/images \
-  --gt data/widerface/eval_tools/ground_truth --weights $D/weights --sample "$N" --label default-long \
-  --out $D/eval/spread --no-progress
+[ -f $D/eval/spread/widerface.json ] || wider_spread $D/eval/spread default-long $D/weights
 echo "default-long done"

@@ -25,12 +25,17 @@ scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's
   $O train export --weights "$1" --out "$2" --pnet-scale "$3"
 }
 
+wider_spread() {  # wider_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors' settings
+  # into OUT (an interrupted pass goes on from its last image)
+  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+    --weights "$3" --sample "$N" --label "$2" --out "$1" --no-progress
+}
+
 evaluate_spread() {  # evaluate_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors'
   # settings, then the landmark test list, into OUT/LABEL/{wider,landmarks}
   # (a set with both summaries written is done; an interrupted WIDER pass goes on from its last image)
   [ -f "$1/$2/wider/widerface.json" ] && [ -f "$1/$2/landmarks/landmarks.json" ] && return
-  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
-    --weights "$3" --sample "$N" --label "$2" --out "$1/$2/wider" --no-progress
+  wider_spread "$1/$2/wider" "$2" "$3"
   $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights "$3" \
     --label "$2" --out "$1/$2/landmarks" --no-progress
 }

@@ -149,10 +149,11 @@ def reexport_set(src: str | Path, out_dir: str | Path | None = None, extra_eval:
     record = read_record(src)
     manifest = json.loads((src / "manifest.json").read_text())
     if pnet_scale is not None:
+        chosen = chosen_cascade(pnet_scale)
         manifest["cascade"], record["cascade"] = dict(manifest.get("cascade") or {}), dict(record.get("cascade") or {})
         for d in (manifest["cascade"], record["cascade"]):
             d.pop("pnet_scale", None)
-            d.update(chosen_cascade(pnet_scale))
+            d.update(chosen)
     if extra_eval is not None:
         record["evaluation"] = extra_eval
     out.mkdir(parents=True, exist_ok=True)
