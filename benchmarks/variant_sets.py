@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from openmtcnn.evaluate.report import replace_block
+from openmtcnn.train.record import TRAINING_JSON, read_record
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "variants.md"
@@ -52,12 +53,11 @@ def training_minutes(folder: Path) -> dict | None:
     """Each stage's training as the set's ``training.json`` records it: minutes of sample generation and of
     training, and epochs (a fine-tuned net's own run only; linked samples keep the time they took when made);
     ``None`` for a set without a record (converted weights)."""
-    path = Path(folder) / "training.json"
-    if not path.is_file():
+    if not (Path(folder) / TRAINING_JSON).is_file():
         return None
-    stages = json.loads(path.read_text())["stages"]
-    return {s: {"samples_min": round(st.get("sample_seconds", 0.0) / 60, 1), "train_min": round(st["train_seconds"] / 60, 1),
-                "epochs": st.get("epochs_run")} for s, st in stages.items()}
+    stages = read_record(folder)["stages"]  # checked: a broken record is an error naming the file
+    return {s: {"samples_min": round(st["sample_seconds"] / 60, 1), "train_min": round(st["train_seconds"] / 60, 1),
+                "epochs": st["epochs_run"]} for s, st in stages.items()}
 
 
 def fill_training(res: dict) -> bool:

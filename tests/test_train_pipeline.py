@@ -281,3 +281,22 @@ def test_the_bundled_sets_cards_are_written_from_their_training_json():
                 assert sm["onnx_sha256"] == hashlib.sha256((d / f"{stage}.onnx").read_bytes()).hexdigest()
         if record.get("from_card"):  # made from the card of a set older than training.json: the card gives it again
             assert record_from_card(d) == record
+
+
+def test_a_set_adopting_its_own_stage_again_says_so_once():
+    """Re-exporting a set that adopts a stage from its own folder (same file, same commit) must not nest the same
+    sentence once more on every export: the card says where the stage was taken from once, then what the stage's
+    first record said of it."""
+    from openmtcnn.train.card import stage_note
+
+    first = "fine-tuned, starting from `init/onet.onnx` (sha256 0123456789abcdef) instead of a random initialisation."
+    adoption = {"adopted_from": "openmtcnn/weights/default", "source_commit": "21a8003", "onnx_sha256": "7cd35a6ff21a617c" * 4,
+                "record_from": "MODEL_CARD.md", "provenance": first}
+    once = stage_note("onet", adoption)
+    assert once.startswith("taken unchanged from the weight set `openmtcnn/weights/default` as of commit 21a8003")
+    assert once.endswith(f"That card said of it: {first}")
+    assert stage_note("onet", adoption | {"provenance": once}) == once  # the same adoption again: unchanged
+    assert stage_note("onet", adoption | {"provenance": once, "record_from": "training.json"}).count("taken unchanged") == 1
+    # another set's adoption of it stays a chain of two
+    other = stage_note("onet", adoption | {"adopted_from": "runs/x/weights", "source_commit": None, "provenance": once})
+    assert other.count("taken unchanged") == 2 and other.endswith(first)

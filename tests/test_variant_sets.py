@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from openmtcnn.train.record import build_record, write_record
+
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
@@ -102,14 +104,18 @@ def test_sample_columns_and_cascade_settings_are_said(tmp_path):
     # rows measured before the training column get it from their folder where it is still here
     folder = tmp_path / "set"
     folder.mkdir()
-    stage = {"sample_seconds": 90.0, "train_seconds": 600.0, "epochs_run": 30}
-    (folder / "training.json").write_text(json.dumps({"stages": {s: stage for s in ("pnet", "rnet", "onet")}}))
+    stage = {"config": {"train": {}}, "command": "c", "config_file": "f", "data": "d", "sample_counts": {},
+             "sample_seconds": 90.0, "epochs_run": 30, "best": {}, "train_seconds": 600.0}
+    write_record(build_record({s: stage for s in ("pnet", "rnet", "onet")}), folder)
     res["rows"][0]["weights"], res["rows"][1]["weights"] = str(folder), str(tmp_path / "gone")
     res["rows"][2]["weights"] = str(folder)
     res["rows"][2]["training"] = None  # already looked up: left as it is
     assert vs.fill_training(res) and "training" not in res["rows"][1] and res["rows"][2]["training"] is None
     assert res["rows"][0]["training"]["rnet"] == {"samples_min": 1.5, "train_min": 10.0, "epochs": 30}
     assert "| 2 + 10 / 2 + 10 / 2 + 10 |" in "\n".join(vs.report(res, accs, [summaries]))
+    (folder / "training.json").write_text(json.dumps({"stages": {}}))  # not a record: an error naming the file
+    with pytest.raises(ValueError, match=re.escape(str(folder / "training.json"))):
+        vs.training_minutes(folder)
     assert [p.name for p in vs.plot(res, accs, tmp_path / "doc.md", "r")] == ["variants-r-ap-macs.png", "variants-r-ap-time.png"]
 
 

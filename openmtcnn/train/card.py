@@ -34,10 +34,12 @@ def stage_note(stage: str, sm: dict) -> str | None:
     if sm.get("adopted_from"):
         commit = f" as of commit {sm['source_commit']}" if sm.get("source_commit") else ""
         source = "its model card" if sm.get("record_from", "MODEL_CARD.md") == "MODEL_CARD.md" else "its `training.json`"
-        note = (f"taken unchanged from the weight set `{sm['adopted_from']}`{commit} (`{stage}.onnx` sha256 "
-                f"{sm.get('onnx_sha256', '?')[:16]}); its data, sample, "
-                f"training and validation figures below are that set's records, read from {source}.")
-        return note + (f" That card said of it: {sm['provenance']}" if sm.get("provenance") else "")
+        taken = f"taken unchanged from the weight set `{sm['adopted_from']}`{commit} (`{stage}.onnx` sha256 {sm.get('onnx_sha256', '?')[:16]})"
+        note = f"{taken}; its data, sample, training and validation figures below are that set's records, read from {source}."
+        said = sm.get("provenance") or ""
+        if said.startswith(taken):  # the same adoption again (a set re-exported from itself): said once, not nested
+            said = said.partition(" That card said of it: ")[2]
+        return note + (f" That card said of it: {said}" if said else "")
     tc = sm["config"]["train"]
     note = ""
     if tc.get("init_weights"):
