@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Issue 21: an O-Net config that changes configs/default/onet.yaml's training (not its samples), trained behind the
+# first configs/default run's P-Net and R-Net on its O-Net samples (linked, same fingerprint), then measured on the
+# WIDER val spread at the authors' and the everyday settings (beside experiments/default-long.sh's and
+# default-long-everyday.sh's rows). Resumable: rerun it. About 106 min of O-Net training on 2 cores.
+#   nohup bash experiments/default-onet-try.sh CONFIG RUNS > RUNS.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. experiments/lib.sh
+CFG=$1; D=$2; S=runs/default
+mkdir -p $D
+for s in pnet rnet; do [ -e $D/$s ] || ln -s "$(realpath $S/$s)" $D/$s; done
+link_samples onet $S $D
+$O train onet --config $CFG --data data --runs $D
+[ -f $D/weights/manifest.json ] || $O train export --runs $D --out $D/weights
+[ -f $D/eval/spread/widerface.json ] || wider_spread $D/eval/spread "$(basename $D)" $D/weights
+[ -f $D/eval/spread-everyday/widerface.json ] || $O evaluate widerface --images data/widerface/WIDER_val/images \
+  --gt data/widerface/eval_tools/ground_truth --weights $D/weights --sample "$N" --label "$(basename $D), everyday" \
+  --out $D/eval/spread-everyday --no-progress --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7 --jobs 2
+echo "$D done"
