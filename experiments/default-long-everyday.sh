@@ -8,11 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lib.sh
 D=runs/default-long/everyday
-mixed_set runs/default-long/swap/v13PR-longO runs32/pnet runs31/rnet runs/default-long/onet  # v13's P-Net, R-Net
+mixed_set runs/default-long/swap/v13PR-longO $V13P $V13R runs/default-long/onet
 everyday() {  # everyday NAME WEIGHTS ONET_THRESHOLD
-  [ -f $D/$1/widerface.json ] || $O evaluate widerface --images data/widerface/WIDER_val/images \
-    --gt data/widerface/eval_tools/ground_truth --weights "$2" --sample "$N" --label "$1" --out $D/$1 --no-progress \
-    --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 "$3" --jobs 2
+  [ -f $D/$1/widerface.json ] || wider_spread $D/$1 "$1" "$2" --min-face-size 20 --scale-factor 0.709 \
+    --thresholds 0.6 0.7 "$3" --jobs 2
 }
 for t in 0.7 0.5; do
   everyday v13-o$t openmtcnn/weights/default $t

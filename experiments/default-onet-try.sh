@@ -14,7 +14,6 @@ link_samples onet $S $D
 $O train onet --config $CFG --data data --runs $D
 [ -f $D/weights/manifest.json ] || $O train export --runs $D --out $D/weights
 [ -f $D/eval/spread/widerface.json ] || wider_spread $D/eval/spread "$(basename $D)" $D/weights
-[ -f $D/eval/spread-everyday/widerface.json ] || $O evaluate widerface --images data/widerface/WIDER_val/images \
-  --gt data/widerface/eval_tools/ground_truth --weights $D/weights --sample "$N" --label "$(basename $D), everyday" \
-  --out $D/eval/spread-everyday --no-progress --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7 --jobs 2
+[ -f $D/eval/spread-everyday/widerface.json ] || wider_spread $D/eval/spread-everyday "$(basename $D), everyday" \
+  $D/weights --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7 --jobs 2
 echo "$D done"

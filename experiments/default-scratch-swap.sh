@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lib.sh
 S=runs/default                                        # the from-scratch run's stage folders
-V13P=runs32/pnet; V13R=runs31/rnet; V13O=runs30/onet  # v13's (openmtcnn/weights/default/training.json)
 D=$S/swap
 mixed_set $D/scratchPR-v13O $S/pnet $S/rnet $V13O
 mixed_set $D/v13PR-scratchO $V13P $V13R $S/onet

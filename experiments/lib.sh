@@ -1,9 +1,11 @@
-# Shell helpers shared by the issue 22 experiment scripts, sourced from the checkout's root. The commands they run
-# (OPENMTCNN, PYTHON: the checkout's venv unless set), issue 22's runs folder R, and the WIDER val spread's size N.
+# Shell helpers shared by the issue 21 and 22 experiment scripts, sourced from the checkout's root. The commands they
+# run (OPENMTCNN, PYTHON: the checkout's venv unless set), issue 22's runs folder R, the WIDER val spread's size N,
+# and the stage folders of v13, the default set (as openmtcnn/weights/default/training.json names their runs).
 O=${OPENMTCNN:-.venv/bin/openmtcnn}
 PY=${PYTHON:-.venv/bin/python}
 R=runs/study22
 N=${SAMPLE:-500}
+V13P=runs32/pnet; V13R=runs31/rnet; V13O=runs30/onet
 
 link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
   mkdir -p "$3/$1"
@@ -25,10 +27,11 @@ scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's
   $O train export --weights "$1" --out "$2" --pnet-scale "$3"
 }
 
-wider_spread() {  # wider_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors' settings
-  # into OUT (an interrupted pass goes on from its last image)
+wider_spread() {  # wider_spread OUT LABEL WEIGHTS [ARGS...]: the fixed spread of N WIDER val images, at the authors'
+  # settings unless ARGS (further `evaluate widerface` options) say otherwise, into OUT (an interrupted pass goes on
+  # from its last image)
   $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
-    --weights "$3" --sample "$N" --label "$2" --out "$1" --no-progress
+    --weights "$3" --sample "$N" --label "$2" --out "$1" --no-progress "${@:4}"
 }
 
 evaluate_spread() {  # evaluate_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors'

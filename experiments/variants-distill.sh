@@ -42,8 +42,8 @@ mix() {  # mix NAME PNET_DIR RNET_DIR ONET_DIR
   mixed_set $M/$1 $2 $3 $4
   scaled_set $M/$1/weights $M/$1/weights-scale0.75 0.75
 }
-mix dwPR-v13O $D/$V-p/pnet $D/$V-r/rnet runs30/onet
-mix dwP-v13RO $D/$V-p/pnet runs31/rnet runs30/onet
+mix dwPR-v13O $D/$V-p/pnet $D/$V-r/rnet $V13O
+mix dwP-v13RO $D/$V-p/pnet $V13R $V13O
 scaled_set openmtcnn/weights/default $D/v13-scale0.75/weights 0.75   # the control: the default's own nets at 0.75
 evaluate_spread $D/eval round2-$V $D/$V/weights
 for K in 0.75 0.6; do evaluate_spread $D/eval round2-$V-scale$K $D/$V-scale$K/weights; done
