@@ -6,6 +6,9 @@ PY=${PYTHON:-.venv/bin/python}
 R=runs/study22
 N=${SAMPLE:-500}
 V13P=runs32/pnet; V13R=runs31/rnet; V13O=runs30/onet
+# the everyday settings (DetectConfig's defaults), as `evaluate widerface` options; its own defaults are the authors'
+# WIDER settings. A later --thresholds overrides these (argparse keeps the last).
+EVERYDAY=(--min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7)
 
 link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
   mkdir -p "$3/$1"

@@ -39,7 +39,7 @@ for V in "$@"; do
   for s in pnet rnet onet; do [ -e $R/$V/$s ] || ln -s "../$V-${s:0:1}/$s" $R/$V/$s; done
   [ -f $R/$V/weights/manifest.json ] || $O train export --runs $R/$V --out $R/$V/weights
   $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
-    --weights $R/$V/weights --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7 \
+    --weights $R/$V/weights "${EVERYDAY[@]}" \
     --label "$V, round 1, everyday settings" --out $R/$V/eval/wider-everyday --no-progress
   $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights $R/$V/weights \
     --label "$V, round 1" --out $R/$V/eval/landmarks --no-progress

@@ -6,16 +6,17 @@
 # interrupted WIDER pass goes on from its last image), then one 500-image spread of the default for the variant
 # tables (measured before the change). `COPY=1` then puts the summaries over the committed ones.
 # About 2 hours on the 2-core machine alone (authors' settings: about 26 / 16 / 30 minutes for original / v13 / v10).
-# CANDIDATE=DIR (with CANDIDATE_NAME, CANDIDATE_LABEL) measures a candidate default first, beside the rest.
+# CANDIDATE=DIR (with CANDIDATE_NAME, CANDIDATE_LABEL) measures a candidate default first, beside the rest;
+# CANDIDATE_ONLY=1 stops after it (about 25 minutes), to compare with the committed summaries of the rest
+# (docs/results/summaries/) where runs/remeasure is not on the machine.
 #   nohup bash experiments/pixel-conventions/remeasure.sh > runs/remeasure/log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-O=${OPENMTCNN:-.venv/bin/openmtcnn}
+. experiments/lib.sh   # O, EVERYDAY
 OUT=runs/remeasure
 mkdir -p $OUT
 GT=(--images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth)
 LM=(--list data/landmarks/testImageList.txt --images data/landmarks)
-EVERY=(--min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7)
 
 V10=$OUT/weights-v10   # v10, the default of commit f123aaf
 if [ ! -f $V10/manifest.json ]; then
@@ -36,37 +37,39 @@ marks() {  # marks NAME LABEL WEIGHTS [ARGS...]: the landmark test list -> OUT/N
 }
 
 if [ -n "${CANDIDATE:-}" ]; then  # CANDIDATE=DIR: a new default under test (issue 21), measured first
-  A="${CANDIDATE_LABEL:-candidate}"; W=$CANDIDATE; N=candidates/${CANDIDATE_NAME:-candidate}  # not copied by COPY=1
-  wider $N "$A" $W
-  wider $N-everyday "$A, everyday settings" $W "${EVERY[@]}"
-  marks $N "$A" $W
-  marks $N-first-look "$A, first look" $W --landmark-passes 0
+  A="${CANDIDATE_LABEL:-candidate}"; W=$CANDIDATE; C=candidates/${CANDIDATE_NAME:-candidate}  # not copied by COPY=1
+  wider $C "$A" $W
+  wider $C-everyday "$A, everyday settings" $W "${EVERYDAY[@]}"
+  marks $C "$A" $W
+  marks $C-first-look "$A, first look" $W --landmark-passes 0
+  marks $C-reframe40 "$A, reframed 40 px" $W --reframe 40
+  if [ "${CANDIDATE_ONLY:-0}" = 1 ]; then echo "remeasure: candidate done"; exit 0; fi
 fi
 
 A="v12 + distilled P-Net"; W=openmtcnn/weights/default   # v13, labelled as when first measured (report --rename)
 marks ours-v13 "$A" $W
 marks ours-v13-first-look "$A, first look" $W --landmark-passes 0
 marks ours-v13-reframe40 "$A, reframed 40 px" $W --reframe 40
-wider ours-v13-everyday "$A, everyday settings" $W "${EVERY[@]}"
+wider ours-v13-everyday "$A, everyday settings" $W "${EVERYDAY[@]}"
 wider ours-v13 "$A" $W
 
 A="original (authors' weights)"; W=weights/original
 marks original "$A" $W --landmark-passes 0
 marks original-2passes "$A, 2 landmark passes" $W
 marks original-reframe40 "$A, reframed 40 px" $W --reframe 40
-wider original-everyday "$A, everyday settings" $W "${EVERY[@]}"
+wider original-everyday "$A, everyday settings" $W "${EVERYDAY[@]}"
 wider original "$A" $W
 
 A="ours-v10 (default)"; W=$V10
 marks ours-v10 "$A" $W
 marks ours-v10-first-look "$A, first look" $W --landmark-passes 0
 marks ours-v10-reframe40 "$A, reframed 40 px" $W --reframe 40
-wider ours-v10-everyday "$A, everyday settings" $W "${EVERY[@]}"
+wider ours-v10-everyday "$A, everyday settings" $W "${EVERYDAY[@]}"
 wider ours-v10 "$A" $W
 
 W=openmtcnn/weights/mtcnn-dw
 marks variants-shipped/mtcnn-dw mtcnn-dw $W
-wider variants-shipped/mtcnn-dw-everyday "mtcnn-dw, everyday settings" $W "${EVERY[@]}"
+wider variants-shipped/mtcnn-dw-everyday "mtcnn-dw, everyday settings" $W "${EVERYDAY[@]}"
 wider variants-shipped/mtcnn-dw mtcnn-dw $W
 
 # the default on the variant tables' 500-image spread: how far the change moves those rows
