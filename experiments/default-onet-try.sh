@@ -22,5 +22,5 @@ $O train onet --config $CFG --data data --runs $D
 [ -f $D/weights/manifest.json ] || $O train export --runs $D --out $D/weights
 [ -f $D/eval/spread/widerface.json ] || wider_spread $D/eval/spread "$(basename $D)" $D/weights
 [ -f $D/eval/spread-everyday/widerface.json ] || wider_spread $D/eval/spread-everyday "$(basename $D), everyday" \
-  $D/weights --min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7 --jobs 2
+  $D/weights "${EVERYDAY[@]}" --jobs 2
 echo "$D done"
