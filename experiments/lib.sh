@@ -9,6 +9,7 @@ V13P=runs32/pnet; V13R=runs31/rnet; V13O=runs30/onet
 # the everyday settings (DetectConfig's defaults), as `evaluate widerface` options; its own defaults are the authors'
 # WIDER settings. A later --thresholds overrides these (argparse keeps the last).
 EVERYDAY=(--min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7)
+WIDER_VAL=(--images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth)   # all of WIDER val, as staged into data/ (`evaluate widerface` options)
 
 link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
   mkdir -p "$3/$1"
@@ -33,7 +34,7 @@ scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's
 wider_spread() {  # wider_spread OUT LABEL WEIGHTS [ARGS...]: the fixed spread of N WIDER val images, at the authors'
   # settings unless ARGS (further `evaluate widerface` options) say otherwise, into OUT (an interrupted pass goes on
   # from its last image)
-  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+  $O evaluate widerface "${WIDER_VAL[@]}" \
     --weights "$3" --sample "$N" --label "$2" --out "$1" --no-progress "${@:4}"
 }
 

@@ -38,7 +38,7 @@ for V in "$@"; do
   mkdir -p $R/$V
   for s in pnet rnet onet; do [ -e $R/$V/$s ] || ln -s "../$V-${s:0:1}/$s" $R/$V/$s; done
   [ -f $R/$V/weights/manifest.json ] || $O train export --runs $R/$V --out $R/$V/weights
-  $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+  $O evaluate widerface "${WIDER_VAL[@]}" \
     --weights $R/$V/weights "${EVERYDAY[@]}" \
     --label "$V, round 1, everyday settings" --out $R/$V/eval/wider-everyday --no-progress
   $O evaluate landmarks --list data/landmarks/testImageList.txt --images data/landmarks --weights $R/$V/weights \
@@ -46,7 +46,7 @@ for V in "$@"; do
 done
 if [ -n "${AUTHORS:-}" ]; then  # the authors' settings, evaluate widerface's defaults: about 15 minutes a set
   for V in "$@"; do
-    $O evaluate widerface --images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth \
+    $O evaluate widerface "${WIDER_VAL[@]}" \
       --weights $R/$V/weights \
       --label "$V, round 1" --out $R/$V/eval/wider --no-progress
   done

@@ -12,10 +12,9 @@
 #   nohup bash experiments/pixel-conventions/remeasure.sh > runs/remeasure/log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. experiments/lib.sh   # O, EVERYDAY
+. experiments/lib.sh   # O, EVERYDAY, WIDER_VAL
 OUT=runs/remeasure
 mkdir -p $OUT
-GT=(--images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth)
 LM=(--list data/landmarks/testImageList.txt --images data/landmarks)
 
 V10=$OUT/weights-v10   # v10, the default of commit f123aaf
@@ -28,7 +27,7 @@ if [ ! -f $V10/manifest.json ]; then
 fi
 
 wider() {  # wider NAME LABEL WEIGHTS [ARGS...]: WIDER val, all 3226 images -> OUT/NAME/widerface.json
-  [ -f $OUT/$1/widerface.json ] || $O evaluate widerface "${GT[@]}" --weights "$3" --jobs 2 --label "$2" \
+  [ -f $OUT/$1/widerface.json ] || $O evaluate widerface "${WIDER_VAL[@]}" --weights "$3" --jobs 2 --label "$2" \
     --out $OUT/$1 --no-progress "${@:4}"
 }
 marks() {  # marks NAME LABEL WEIGHTS [ARGS...]: the landmark test list -> OUT/NAME/landmarks.json
