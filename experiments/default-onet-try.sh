@@ -6,11 +6,12 @@
 #   nohup bash experiments/default-onet-try.sh CONFIG RUNS > RUNS.log 2>&1 &
 # With FROM_SET=DIR (a weight set, e.g. openmtcnn/weights/default), P-Net and R-Net are adopted from that set
 # instead (`train adopt`), and the O-Net samples are mined behind them (about 9 min more): for a checkout without
-# runs/default, where rebuilding its P-Net and R-Net would take 75 min.
+# runs/default, where rebuilding its P-Net and R-Net would take 75 min. With SAMPLES_FROM=RUNS, the P-Net, R-Net and
+# O-Net samples linked are that runs folder's (e.g. an earlier FROM_SET try's) instead of runs/default's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . experiments/lib.sh
-CFG=$1; D=$2; S=runs/default
+CFG=$1; D=$2; S=${SAMPLES_FROM:-runs/default}
 mkdir -p $D
 if [ -n "${FROM_SET:-}" ]; then
   [ -f $D/rnet/summary.json ] || $O train adopt --weights "$FROM_SET" --stages pnet rnet --runs $D
