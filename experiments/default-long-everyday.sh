@@ -20,5 +20,5 @@ done
 everyday v13PR-longO-o0.7 runs/default-long/swap/v13PR-longO/weights 0.7
 everyday scratchPR-v13O-o0.7 runs/default/swap/scratchPR-v13O/weights 0.7  # experiments/default-scratch-swap.sh
 for f in $D/*/widerface.json; do
-  python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print(d['label'], *(f'{v:.3f}' for v in d['ap'].values()))" "$f"
+  print_ap "$f"
 done

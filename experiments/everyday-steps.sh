@@ -28,8 +28,8 @@ done
 for s in "${SETS[@]}"; do
   for step in "${STEPS[@]}"; do
     f=$D/${s%%=*}-${step%%:*}/widerface.json
-    $PY -c "import json, sys; d = json.load(open(sys.argv[1])); print(sys.argv[2], *(f'{v:.4f}' for v in d['ap'].values()))" "$f" "$(basename "$(dirname "$f")")"
+    print_ap "$f" "$(basename "$(dirname "$f")")"
   done
 done
-$PY experiments/analyses/operating_point.py --gt data/widerface/eval_tools/ground_truth \
+$PY experiments/analyses/operating_point.py --gt $WIDER_GT \
   $(for s in "${SETS[@]}"; do echo $D/${s%%=*}-4-PR0.6-0.7/pred; done)

@@ -9,7 +9,13 @@ V13P=runs32/pnet; V13R=runs31/rnet; V13O=runs30/onet
 # the everyday settings (DetectConfig's defaults), as `evaluate widerface` options; its own defaults are the authors'
 # WIDER settings. A later --thresholds overrides these (argparse keeps the last).
 EVERYDAY=(--min-face-size 20 --scale-factor 0.709 --thresholds 0.6 0.7 0.7)
-WIDER_VAL=(--images data/widerface/WIDER_val/images --gt data/widerface/eval_tools/ground_truth)   # all of WIDER val, as staged into data/ (`evaluate widerface` options)
+WIDER_GT=data/widerface/eval_tools/ground_truth
+WIDER_VAL=(--images data/widerface/WIDER_val/images --gt $WIDER_GT)   # all of WIDER val, as staged into data/ (`evaluate widerface` options)
+
+print_ap() {  # print_ap SUMMARY [NAME]: a widerface.json's AP easy / medium / hard after NAME (default: its label)
+  $PY -c "import json, sys; d = json.load(open(sys.argv[1])); print(sys.argv[2] or d['label'], *(f'{v:.4f}' for v in d['ap'].values()))" \
+    "$1" "${2:-}"
+}
 
 link_samples() {  # link_samples STAGE RUNS_FROM RUNS_TO: the same samples, not remade (same fingerprint)
   mkdir -p "$3/$1"

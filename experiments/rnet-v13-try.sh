@@ -28,6 +28,6 @@ $PY experiments/analyses/rnet_pass_rates.py "${WIDER_VAL[@]}" --threshold 0.7 v1
   original=weights/original/rnet.onnx $(for v in "${TRIES[@]}"; do echo $v=$D/$v/rnet/rnet.onnx; done)
 for v in "${TRIES[@]}"; do
   for e in spread-everyday spread; do
-    $PY -c "import json, sys; d = json.load(open(sys.argv[1])); print(d['label'], *(f'{v:.4f}' for v in d['ap'].values()))" $D/$v/eval/$e/widerface.json
+    print_ap $D/$v/eval/$e/widerface.json
   done
 done
