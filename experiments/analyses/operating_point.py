@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from openmtcnn.datasets.wider import WiderGroundTruth
-from openmtcnn.evaluate.widerface_ap import evaluate, read_predictions
+from openmtcnn.evaluate.widerface_ap import evaluate, predicted_images, read_predictions
 
 
 def operating_points(pred_dir: Path, gt: WiderGroundTruth, thresholds: list[float]) -> list[dict]:
     """One row per threshold: boxes per image and, per setting, AP, recall and precision at that threshold."""
-    done = {(p.parent.name, p.stem) for p in pred_dir.glob("*/*.txt")}
+    done = predicted_images(pred_dir)
     if not done:
         raise SystemExit(f"{pred_dir}: no prediction files")
     truth = gt.only_images(done)

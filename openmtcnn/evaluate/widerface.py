@@ -32,6 +32,7 @@ from .widerface_ap import (  # noqa: F401  (the evaluation's names, importable f
     image_eval,
     image_pr_info,
     normalise_scores,
+    predicted_images,
     prediction_path,
     read_prediction,
     read_predictions,
@@ -343,7 +344,7 @@ def run(
         truth = truth.only_images({(ev, p.stem) for ev, p in listed})
         log(f"sample: scoring the {truth.image_count} images of the fixed spread")
     if partial:
-        done = {(p.parent.name, p.stem) for p in pred_dir.glob("*/*.txt")}
+        done = predicted_images(pred_dir)
         full = truth.image_count
         truth = truth.only_images(done)
         log(f"partial: scoring the {truth.image_count} of {full} images that have predictions")

@@ -55,6 +55,11 @@ def prediction_path(pred_dir: str | os.PathLike, event: str, name: str) -> Path:
     return Path(pred_dir) / event / f"{name}.txt"
 
 
+def predicted_images(pred_dir: str | os.PathLike) -> set[tuple[str, str]]:
+    """``(event, name)`` of every image that has a submission file in ``PRED_DIR`` (see :func:`prediction_path`)."""
+    return {(p.parent.name, p.stem) for p in Path(pred_dir).glob("*/*.txt")}
+
+
 def write_prediction(pred_dir: str | os.PathLike, event: str, name: str, rows: np.ndarray) -> Path:
     """Write one image's ``x y w h score`` rows in the official submission format (atomically)."""
     p = prediction_path(pred_dir, event, name)
