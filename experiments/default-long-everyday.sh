@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 D=runs/default-long/everyday
 mixed_set runs/default-long/swap/v13PR-longO $V13P $V13R runs/default-long/onet
 everyday() {  # everyday NAME WEIGHTS ONET_THRESHOLD
-  [ -f $D/$1/widerface.json ] || wider_spread $D/$1 "$1" "$2" "${EVERYDAY[@]}" \
+  wider_spread $D/$1 "$1" "$2" "${EVERYDAY[@]}" \
     --thresholds 0.6 0.7 "$3" --jobs 2
 }
 for t in 0.7 0.5; do

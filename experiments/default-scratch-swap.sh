@@ -14,7 +14,7 @@ mixed_set $D/scratchPR-v13O $S/pnet $S/rnet $V13O
 mixed_set $D/v13PR-scratchO $V13P $V13R $S/onet
 mixed_set $D/scratchP-v13RO $S/pnet $V13R $V13O
 spread() {  # spread LABEL WEIGHTS
-  [ -f $D/eval/$1/widerface.json ] || wider_spread $D/eval/$1 "$1" "$2"
+  wider_spread $D/eval/$1 "$1" "$2"
 }
 spread scratch $S/weights
 spread scratchPR-v13O $D/scratchPR-v13O/weights

@@ -22,7 +22,7 @@ for s in "${SETS[@]}"; do
   name=${s%%=*}; w=${s#*=}
   for step in "${STEPS[@]}"; do
     st=${step%%:*}; read -r -a opts <<< "${step#*:}"
-    [ -f $D/$name-$st/widerface.json ] || wider_spread $D/$name-$st "$name-$st" "$w" --jobs 2 "${opts[@]}"
+    wider_spread $D/$name-$st "$name-$st" "$w" --jobs 2 "${opts[@]}"
   done
 done
 for s in "${SETS[@]}"; do

@@ -39,9 +39,16 @@ scaled_set() {  # scaled_set FROM_SET TO_SET SCALE: FROM_SET's nets with P-Net's
 
 wider_spread() {  # wider_spread OUT LABEL WEIGHTS [ARGS...]: the fixed spread of N WIDER val images, at the authors'
   # settings unless ARGS (further `evaluate widerface` options) say otherwise, into OUT (an interrupted pass goes on
-  # from its last image)
+  # from its last image; a finished one, with OUT/widerface.json, is not run again)
+  [ -f "$1/widerface.json" ] && return
   $O evaluate widerface "${WIDER_VAL[@]}" \
     --weights "$3" --sample "$N" --label "$2" --out "$1" --no-progress "${@:4}"
+}
+
+spreads() {  # spreads DIR LABEL WEIGHTS: the spread at the authors' settings into DIR/spread and at the everyday ones
+  # into DIR/spread-everyday (label "LABEL, everyday")
+  wider_spread "$1/spread" "$2" "$3" --jobs 2
+  wider_spread "$1/spread-everyday" "$2, everyday" "$3" "${EVERYDAY[@]}" --jobs 2
 }
 
 evaluate_spread() {  # evaluate_spread OUT LABEL WEIGHTS: the fixed spread of N WIDER val images at the authors'

@@ -20,18 +20,14 @@ for v in "${TRIES[@]}"; do
   fi
   $O train rnet --config configs/experiments/rnet-v13-try/$v.yaml --data data --runs $D/$v
   [ -f $D/$v/weights/manifest.json ] || $O train export --runs $D/$v --mixed --out $D/$v/weights
-  [ -f $D/$v/eval/spread-everyday/widerface.json ] || wider_spread $D/$v/eval/spread-everyday "rnet-$v, everyday" \
-    $D/$v/weights "${EVERYDAY[@]}" --jobs 2
-  [ -f $D/$v/eval/spread/widerface.json ] || wider_spread $D/$v/eval/spread "rnet-$v" $D/$v/weights --jobs 2
+  spreads $D/$v/eval "rnet-$v" $D/$v/weights
 done
 # the teacher-weighted R-Net in front of the O-Net without landmark faces as positives (experiments/default-onet-try.sh's
 # runs/v13pr-nolmface), where that run is here
 N=runs/v13pr-nolmface/onet; M=$D/combo-nolmO
 if [ -f $N/onet.onnx ]; then
   mixed_set $M $C/pnet $D/distill3/rnet $N
-  [ -f $M/eval/spread-everyday/widerface.json ] || wider_spread $M/eval/spread-everyday \
-    "rnet-distill3 + nolmface O-Net, everyday" $M/weights "${EVERYDAY[@]}" --jobs 2
-  [ -f $M/eval/spread/widerface.json ] || wider_spread $M/eval/spread "rnet-distill3 + nolmface O-Net" $M/weights --jobs 2
+  spreads $M/eval "rnet-distill3 + nolmface O-Net" $M/weights
 fi
 $PY experiments/analyses/rnet_pass_rates.py "${WIDER_VAL[@]}" --threshold 0.7 v13=openmtcnn/weights/default/rnet.onnx \
   original=weights/original/rnet.onnx $(for v in "${TRIES[@]}"; do echo $v=$D/$v/rnet/rnet.onnx; done)
