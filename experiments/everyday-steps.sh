@@ -23,12 +23,7 @@ for s in "${SETS[@]}"; do
   for step in "${STEPS[@]}"; do
     st=${step%%:*}; read -r -a opts <<< "${step#*:}"
     wider_spread $D/$name-$st "$name-$st" "$w" --jobs 2 "${opts[@]}"
-  done
-done
-for s in "${SETS[@]}"; do
-  for step in "${STEPS[@]}"; do
-    f=$D/${s%%=*}-${step%%:*}/widerface.json
-    print_ap "$f" "$(basename "$(dirname "$f")")"
+    print_ap $D/$name-$st/widerface.json "$name-$st"
   done
 done
 $PY experiments/analyses/operating_point.py --gt $WIDER_GT \
