@@ -1,4 +1,4 @@
-"""`openmtcnn train pnet|rnet|onet|all|export|adopt|card`: samples, training and ONNX export, resumable."""
+"""`openmtcnn train pnet|rnet|onet|all|export|adopt|card|calibrate`: samples, training and ONNX export, resumable."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ def add_parser(subparsers) -> None:
         "run resumes where it stopped when started again with the same arguments. The package's own weights change "
         "only by an explicit export: `openmtcnn train export --runs RUNS --out openmtcnn/weights/default`.",
     )
-    p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt", "card"],
+    p.add_argument("stage", choices=[*STAGES, "all", "export", "adopt", "card", "calibrate"],
                    help="a stage, all three in order, 'export': only (re)write the weight set (ONNX, manifest.json, "
                    "training.json, MODEL_CARD.md) from --runs, or from the exported set --weights (with --pnet-scale or "
                    "--eval-json applied; in place unless --out), 'adopt': take the --stages of the weight set --weights "
                    "into --runs unchanged (to retrain a later stage alone), or 'card': write the --weights set's "
-                   "MODEL_CARD.md again from its training.json (no runs folder needed)")
+                   "MODEL_CARD.md again from its training.json (no runs folder needed), or 'calibrate': shift the face "
+                   "score of the --weights set's --stages (default onet) so that at the detection threshold each passes as "
+                   "many candidate crops as the --reference set's does, on WIDER train images held out of its training "
+                   "(openmtcnn/train/calibrate.py; written to --out, or in place)")
     p.add_argument("--config", default=None,
                    help="stage config YAML (default: configs/STAGE.yaml); for 'all', a folder holding pnet/rnet/onet.yaml")
     p.add_argument("--data", default=None, help="data folder; config paths are relative to it (required unless 'export')")
@@ -41,8 +44,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--from-card", action="store_true",
                    help="'card': a set written before training.json: write its training.json once from its "
                    "MODEL_CARD.md and manifest.json (figures at the card's precision), then the card from it")
-    p.add_argument("--stages", nargs="+", choices=STAGES, default=["pnet", "rnet"],
-                   help="'adopt': which stages (default: pnet rnet)")
+    p.add_argument("--stages", nargs="+", choices=STAGES, default=None,
+                   help="'adopt': which stages (default: pnet rnet); 'calibrate': which (rnet, onet; default: onet)")
+    p.add_argument("--reference", default=None,
+                   help="'calibrate': the weight set whose scores to match (e.g. weights/original)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="'calibrate': the score to match at (default: the stage's everyday threshold, 0.7)")
+    p.add_argument("--max-images", type=int, default=0,
+                   help="'calibrate': at most this many held-out images (default: all, about 5 %% of the WIDER train images)")
     p.add_argument("--fresh", action="store_true", help="discard this stage's earlier samples and checkpoints")
     p.add_argument("--mixed", action="store_true",
                    help="'export': allow stages of different variants (a comparison set that swaps one stage; needs --out)")
@@ -72,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     if args.stage == "card":
         return _card(args.weights, evaluation, args.from_card)
+    if args.stage == "calibrate":
+        return _calibrate(args)
     if args.stage == "export" and args.weights is not None:
         if not Path(args.weights).is_dir():
             print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
@@ -95,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"--weights {args.weights}: no such weight-set folder", file=sys.stderr)
             return 2
         try:
-            for s in args.stages:
+            for s in args.stages or ["pnet", "rnet"]:
                 adopt_stage(args.runs, s, args.weights)
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
@@ -150,4 +161,30 @@ def _card(weights: str | None, evaluation: dict | None, from_card: bool) -> int:
         write_record(record, w)
     write_model_card(record, w / CARD)
     print(f"{w / CARD} written from {w / TRAINING_JSON}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """`train calibrate`: each of --stages in cascade order, the later one scored behind the calibrated earlier."""
+    from ..train.calibrate import CALIBRATED, calibrate_set
+
+    stages = [s for s in STAGES if s in (args.stages or ["onet"])]
+    for name, arg in (("--weights", args.weights), ("--reference", args.reference), ("--data", args.data)):
+        if arg is None or not Path(arg).is_dir():
+            print(f"{name} {arg}: no such folder", file=sys.stderr)
+            return 2
+    bad = [s for s in stages if s not in CALIBRATED]
+    if bad:
+        print(f"--stages {' '.join(bad)}: only {' and '.join(CALIBRATED)} can be calibrated", file=sys.stderr)
+        return 2
+    command = " ".join(["openmtcnn", *sys.argv[1:]])
+    src = args.weights
+    try:
+        for s in stages:
+            calibrate_set(src, args.reference, s, args.data, args.out, threshold=args.threshold,
+                          max_images=args.max_images, command=command)
+            src = args.out or src
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0

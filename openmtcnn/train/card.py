@@ -23,6 +23,17 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def stage_note(stage: str, sm: dict) -> str | None:
+    """What the card says of where a stage came from (:func:`_origin`), and of a score calibration after it
+    (``calibration``, :func:`openmtcnn.train.calibrate.calibration_note`)."""
+    from .calibrate import calibration_note
+
+    note = _origin(stage, sm)
+    if sm.get("calibration"):
+        return (note + " " if note else "") + calibration_note(stage, sm["calibration"])
+    return note
+
+
+def _origin(stage: str, sm: dict) -> str | None:
     """What the card says of where a stage came from, if not trained from random weights without a teacher.
 
     An adopted stage (``adopted_from``) names the set's folder, the commit that last changed its ONNX file there

@@ -302,13 +302,19 @@ def data_path(data_root: str | Path, p: str) -> Path:
     return q if q.is_absolute() else Path(data_root) / q
 
 
+def stage_config(values: dict[str, Any], where: str) -> StageConfig:
+    """A stage config from its mapping (a YAML file's, ``extends`` resolved, or a training record's ``config``),
+    checked; ``where`` names it in errors."""
+    return validate(_build(StageConfig, values, where), where)
+
+
 def load_config(path: str | Path, stage: str | None = None) -> StageConfig:
     """Read a stage config file (resolving ``extends``); ``stage`` (if given) must match its ``stage``."""
     path = Path(path)
     raw = _read_raw(path)
     if "stage" not in raw:
         raise ConfigError(f"{path}: expected a mapping with a 'stage' key")
-    cfg = validate(_build(StageConfig, raw, str(path)), str(path))
+    cfg = stage_config(raw, str(path))
     if stage is not None and cfg.stage != stage:
         raise ConfigError(f"{path}: is a {cfg.stage} config, but {stage} was asked for")
     return cfg

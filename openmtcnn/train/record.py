@@ -33,7 +33,8 @@ TRAINING_JSON = "training.json"
 CARD = "MODEL_CARD.md"
 FORMAT = 1
 #: the fields of a stage's record that say how this set came by the stage (an adopting set writes its own)
-ADOPTION_KEYS = ("adopted_from", "source_commit", "onnx_sha256", "provenance", "record_from")
+#: (a calibration, ``calibration``, is said in the provenance that an adopting set carries)
+ADOPTION_KEYS = ("adopted_from", "source_commit", "onnx_sha256", "provenance", "record_from", "calibration")
 #: what every stage's record holds (the card's tables and commands are written from these)
 NEED = ("config", "command", "config_file", "data", "sample_counts", "sample_seconds", "epochs_run", "best", "train_seconds")
 

@@ -346,6 +346,14 @@ def work_items(cfg: StageConfig, data_root: Path) -> tuple[list[tuple[str, objec
     return items, info
 
 
+def held_out_wider(cfg: StageConfig, data_root: str | Path) -> list[Path]:
+    """The WIDER train images found under ``data_root`` that ``cfg``'s run holds out of training (its validation
+    split, :func:`item_rng`), in work-list order."""
+    items, _ = work_items(cfg, Path(data_root))
+    root = data_path(data_root, cfg.data.wider_images)
+    return [root / x.path for i, (kind, x) in enumerate(items) if kind == "wider" and item_rng(cfg, i)[1]]
+
+
 def generate(cfg: StageConfig, data_root: str | Path, out_dir: str | Path, prev: dict[str, str] | None = None, log=print) -> dict:
     """Make (or finish making) the samples of one stage; returns the final ``progress.json`` contents.
 
