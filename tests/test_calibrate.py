@@ -113,7 +113,7 @@ def test_calibrate_set_matches_the_reference_on_the_held_out_images(sets):
         assert (out / f).read_bytes() == (cand / f).read_bytes()
     assert json.loads((out / "training.json").read_text())["stages"]["onet"]["calibration"] == c
     card = (out / "MODEL_CARD.md").read_text()
-    assert "**calibrated**" in card and f"{c['shift']:+.3f}" in card
+    assert "**calibrated**" in card and f"{c['shift']:+.3f}" in card and "figures are its net's before the calibration" in card
     assert (cand / "onet.onnx").read_bytes() != (out / "onet.onnx").read_bytes()  # the source set is left as it was
 
 

@@ -207,7 +207,8 @@ def card_text(record: dict) -> str:
               "on positives and negatives; the box loss is the squared error summed over the 4 offsets, the landmark "
               "loss the stage's landmark loss (l2: squared error) summed over the 10 offsets, both in units of the "
               "crop size; landmark NME is the mean point error over the inter-ocular distance (- where the run "
-              "predates the metric).", ""]
+              "predates the metric)." + (" A calibrated stage's figures are its net's before the calibration (a score "
+              "shift moves p > 0.5, not the ranking)." if any(sm.get("calibration") for sm in summaries.values()) else ""), ""]
     rows = []
     for s, sm in summaries.items():
         b = sm["best"]
