@@ -21,7 +21,5 @@ else
 fi
 $O train onet --config $CFG --data data --runs $D
 [ -f $D/weights/manifest.json ] || $O train export --runs $D --out $D/weights
-[ -f $D/eval/spread/widerface.json ] || wider_spread $D/eval/spread "$(basename $D)" $D/weights
-[ -f $D/eval/spread-everyday/widerface.json ] || wider_spread $D/eval/spread-everyday "$(basename $D), everyday" \
-  $D/weights "${EVERYDAY[@]}" --jobs 2
+spreads $D/eval "$(basename $D)" $D/weights
 echo "$D done"
