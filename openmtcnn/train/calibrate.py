@@ -173,16 +173,4 @@ def calibrate_set(weights: str | Path, reference: str | Path, stage: str, data_r
     return calibration
 
 
-def calibration_note(stage: str, c: dict) -> str:
-    """What the model card says of a calibrated stage."""
-    s = c["settings"]
-    return (f"Its face score was then **calibrated** (`openmtcnn train calibrate`): its face logit shifted by "
-            f"{c['shift']:+.3f}, so that at {c['threshold']:g} it passes as many candidate crops as the {TITLES[stage]} "
-            f"of `{c['reference']}` ({c['passed_reference']} of {c['crops']}; {c['passed_before']} before) on "
-            f"{c['images']} WIDER train images held out of its (last) training run, the candidates this set's earlier stages "
-            f"propose at min face {s['min_face_size']:g}, scale {s['scale_factor']:g}, thresholds "
-            f"{' / '.join(f'{x:g}' for x in s['thresholds'])}. Boxes, landmarks and the ranking of faces are "
-            f"unchanged; the file's sha256 is {c['onnx_sha256'][:16]}.")
-
-
-__all__ = ["CALIBRATED", "calibrate_set", "calibration_note", "fit_shift", "fold_shift", "logit", "scored_crops"]
+__all__ = ["CALIBRATED", "calibrate_set", "fit_shift", "fold_shift", "logit", "scored_crops"]

@@ -24,13 +24,23 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def stage_note(stage: str, sm: dict) -> str | None:
     """What the card says of where a stage came from (:func:`_origin`), and of a score calibration after it
-    (``calibration``, :func:`openmtcnn.train.calibrate.calibration_note`)."""
-    from .calibrate import calibration_note
-
+    (``calibration``, :func:`calibration_note`; :mod:`openmtcnn.train.calibrate` writes it)."""
     note = _origin(stage, sm)
     if sm.get("calibration"):
         return (note + " " if note else "") + calibration_note(stage, sm["calibration"])
     return note
+
+
+def calibration_note(stage: str, c: dict) -> str:
+    """What the model card says of a calibrated stage."""
+    s = c["settings"]
+    return (f"Its face score was then **calibrated** (`openmtcnn train calibrate`): its face logit shifted by "
+            f"{c['shift']:+.3f}, so that at {c['threshold']:g} it passes as many candidate crops as the {NAMES[stage]} "
+            f"of `{c['reference']}` ({c['passed_reference']} of {c['crops']}; {c['passed_before']} before) on "
+            f"{c['images']} WIDER train images held out of its (last) training run, the candidates this set's earlier stages "
+            f"propose at min face {s['min_face_size']:g}, scale {s['scale_factor']:g}, thresholds "
+            f"{' / '.join(f'{x:g}' for x in s['thresholds'])}. Boxes, landmarks and the ranking of faces are "
+            f"unchanged; the file's sha256 is {c['onnx_sha256'][:16]}.")
 
 
 def _origin(stage: str, sm: dict) -> str | None:
